@@ -1,0 +1,320 @@
+"""Frozen result types of the analytics layer: what crosses from workers to the GUI.
+
+Every field is a plain value (str, int, float, datetime, tuple, or numpy array for
+long series); nothing here refers to SQLAlchemy. Rates are fractions in [0, 1];
+durations are milliseconds; times are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Bucket(StrEnum):
+    MINUTE = "minute"
+    HOUR = "hour"
+    DAY = "day"
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    """Half-open interval [start, end) in UTC, with the bucket size for series."""
+
+    start: datetime
+    end: datetime
+    bucket: Bucket
+    label: str = ""  # "24h", "7d", "30d", or "custom"
+
+
+@dataclass(frozen=True, slots=True)
+class KpiValue:
+    value: float | None
+    previous: float | None  # same metric over the previous period of equal length
+
+    @property
+    def change(self) -> float | None:
+        """Relative change against the previous period (0.1 == +10 %)."""
+        if self.value is None or self.previous in (None, 0):
+            return None
+        return (self.value - self.previous) / abs(self.previous)  # type: ignore[operator]
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryKpis:
+    active_sessions: KpiValue
+    queries_per_hour: KpiValue
+    avg_response_time_ms: KpiValue
+    success_rate: KpiValue
+    total_executions: int
+    total_failures: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentUsageRow:
+    agent_name: str
+    executions: int
+    successes: int
+    failures: int
+    timeouts: int
+    success_rate: float | None
+    avg_duration_ms: float | None
+    p50_duration_ms: float | None
+    p95_duration_ms: float | None
+    p99_duration_ms: float | None
+    total_tool_calls: int
+    total_tokens: int
+    last_used: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentUsage:
+    rows: tuple[AgentUsageRow, ...]  # sorted by executions desc unless asked otherwise
+    total_executions: int
+
+
+@dataclass(frozen=True, slots=True)
+class ToolUsageRow:
+    tool_name: str
+    calls: int
+    successes: int
+    failures: int
+    success_rate: float | None
+    avg_duration_ms: float | None
+    p95_duration_ms: float | None
+    external_apis: tuple[str, ...]
+    api_calls: int
+    api_error_rate: float | None  # share of API calls with status >= 400 or failed
+    top_agents: tuple[tuple[str, int], ...]  # (agent_name, calls), at most 3
+    last_used: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolUsage:
+    rows: tuple[ToolUsageRow, ...]
+    total_calls: int
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPoint:
+    bucket_start: datetime
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class TimeSeries:
+    """Aligned series over the same buckets (numpy arrays of equal length).
+
+    ``bucket_starts`` are POSIX seconds (UTC) as float64 so pyqtgraph's DateAxisItem
+    can use them directly. Empty buckets are present with 0 counts and NaN latency.
+    """
+
+    bucket: Bucket
+    bucket_starts: Any  # np.ndarray[float64]
+    executions: Any  # np.ndarray[int64]
+    failures: Any  # np.ndarray[int64] (failures + timeouts)
+    timeouts: Any  # np.ndarray[int64]
+    p95_duration_ms: Any  # np.ndarray[float64], NaN where no data
+    avg_duration_ms: Any  # np.ndarray[float64], NaN where no data
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowPerformanceRow:
+    workflow_type: str
+    runs: int
+    successes: int
+    success_rate: float | None
+    avg_duration_ms: float | None
+    p95_duration_ms: float | None
+    avg_agent_count: float | None
+    total_tool_calls: int
+    total_api_calls: int
+    total_tokens: int
+    avg_satisfaction: float | None
+    avg_completion_rate: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowPerformance:
+    rows: tuple[WorkflowPerformanceRow, ...]
+    #: per workflow type: (bucket_starts, runs, avg_duration_ms) numpy arrays
+    trends: dict[str, tuple[Any, Any, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorGroup:
+    signature: str  # normalised message (numbers, ids, quoted values folded)
+    example: str  # one real message of the group
+    count: int
+    share: float  # of all failures+timeouts in range
+    first_seen: datetime
+    last_seen: datetime
+    top_agent: str | None
+    top_tool: str | None
+    status: str  # "failure" or "timeout"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorAnalysis:
+    total_failures: int
+    total_timeouts: int
+    error_rate: float | None
+    series: TimeSeries
+    groups: tuple[ErrorGroup, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    session_id: str
+    user_id: str | None
+    start_time: datetime
+    end_time: datetime | None
+    duration_ms: float | None
+    total_queries: int
+    successful_queries: int
+    failed_queries: int
+    unique_agents_count: int
+    average_response_time_ms: float | None
+    total_tokens_used: int
+    is_active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SessionActivity:
+    active_sessions: int
+    total_sessions: int
+    avg_duration_ms: float | None
+    avg_queries_per_session: float | None
+    success_rate: float | None
+    top_users: tuple[tuple[str, int], ...]  # (user_id, sessions)
+    bucket_starts: Any  # np.ndarray[float64] POSIX seconds
+    sessions_started: Any  # np.ndarray[int64]
+    recent: tuple[SessionRow, ...]  # newest first, limited
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    usage_id: uuid.UUID
+    tool_name: str
+    start_time: datetime
+    end_time: datetime | None
+    duration_ms: float | None
+    status: str
+    error_message: str | None
+    external_api_called: str | None
+    api_response_time_ms: float | None
+    api_status_code: int | None
+    input_data: Any
+    output_data: Any
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionRow:
+    """One execution as listed (no large text fields)."""
+
+    execution_id: uuid.UUID
+    agent_name: str
+    start_time: datetime
+    duration_ms: float | None
+    status: str  # normalised: success/failure/timeout/in_progress
+    tool_count: int
+    tokens_used: int | None
+    session_id: str | None
+    user_id: str | None
+    error_message: str | None  # first 200 characters
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionDetail:
+    execution_id: uuid.UUID
+    agent_id: str | None
+    agent_name: str
+    start_time: datetime
+    end_time: datetime | None
+    duration_ms: float | None
+    status: str
+    raw_status: str
+    query: str | None
+    response: str | None
+    error_message: str | None
+    tools_called: Any
+    tool_count: int
+    retry_count: int
+    session_id: str | None
+    user_id: str | None
+    correlation_id: str | None
+    tokens_used: int | None
+    api_calls_count: int
+    tool_calls: tuple[ToolCall, ...]  # ordered by start_time
+    workflow_id: uuid.UUID | None = None
+    workflow_type: str | None = None
+    session: SessionRow | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionDetail:
+    session: SessionRow
+    user_agent: str | None
+    ip_address: str | None
+    agents_used: tuple[str, ...]
+    executions: tuple[ExecutionRow, ...]  # ordered by start_time, limited
+    executions_truncated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionFilter:
+    agent_name: str | None = None
+    tool_name: str | None = None
+    status: str | None = None  # normalised status
+    session_id: str | None = None
+    user_id: str | None = None
+    text: str | None = None  # substring of query or error_message
+    error_signature: str | None = None  # an ErrorGroup.signature
+
+
+@dataclass(frozen=True, slots=True)
+class PageCursor:
+    """Keyset position: the sort value and execution id of the last row seen."""
+
+    sort_value: Any
+    row_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionPage:
+    rows: tuple[ExecutionRow, ...]
+    next_cursor: PageCursor | None  # None when this is the last page
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    ok: bool
+    dialect: str
+    url: str  # password masked
+    schema_kind: str
+    schema_revision: str | None
+    row_counts: dict[str, int]
+    database_size_bytes: int | None
+    newest_row_time: datetime | None
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardSnapshot:
+    """Everything one refresh of the window shows, from one worker run."""
+
+    generation: int
+    time_range: TimeRange
+    taken_at: datetime
+    query_ms: float
+    kpis: SummaryKpis
+    series: TimeSeries
+    agents: AgentUsage
+    tools: ToolUsage
+    workflows: WorkflowPerformance | None = None
+    errors: ErrorAnalysis | None = None
+    sessions: SessionActivity | None = None
+    health: Health | None = None

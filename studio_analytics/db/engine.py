@@ -1,0 +1,198 @@
+"""One engine factory for every URL the application accepts.
+
+SQLite gets WAL, ``synchronous=NORMAL``, a busy timeout and foreign keys in a
+``connect`` listener; the monitoring window opens it with ``mode=ro`` so it can never
+write. PostgreSQL goes through psycopg 3; read-only engines run every transaction
+``READ ONLY``. Engines are cached per (URL, read-only) pair.
+
+``translate_error`` turns driver exceptions into the typed errors of
+:mod:`studio_analytics.db.errors`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, exc, make_url
+from sqlalchemy.engine import URL, Engine
+
+from studio_analytics.db.errors import (
+    AuthenticationError,
+    DatabaseError,
+    DatabaseLockedError,
+    DatabaseNotFoundError,
+    NotADatabaseError,
+    ReadOnlyError,
+    ServerUnreachableError,
+    UnsupportedURLError,
+)
+
+SQLITE_BUSY_TIMEOUT_MS = 5_000
+PG_CONNECT_TIMEOUT_S = 5
+
+_cache: dict[tuple[str, bool], Engine] = {}
+_cache_lock = threading.Lock()
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Parse a URL and pin PostgreSQL to the psycopg 3 driver."""
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError as e:
+        raise UnsupportedURLError(f"Not a database URL: {url!s}", hint="use sqlite:///PATH or postgresql://USER@HOST/DB") from e
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg")
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite")
+    raise UnsupportedURLError(
+        f"Unsupported database {backend!r}",
+        hint="studio-analytics reads SQLite files and PostgreSQL servers",
+        url=safe_url(parsed),
+    )
+
+
+def safe_url(url: str | URL) -> str:
+    """The URL with its password masked, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except exc.ArgumentError:
+        return "<invalid url>"
+
+
+def sqlite_path(url: URL) -> Path | None:
+    db = url.database
+    if not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    return Path(db)
+
+
+def create_db_engine(url: str | URL, *, read_only: bool = False, **kwargs: Any) -> Engine:
+    """A new engine for ``url`` (use :func:`get_engine` for the cached one).
+
+    A read-only SQLite engine requires the file to exist; it raises
+    :class:`DatabaseNotFoundError` otherwise instead of creating an empty file.
+    """
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed, read_only=read_only, **kwargs)
+    return _postgres_engine(parsed, read_only=read_only, **kwargs)
+
+
+def get_engine(url: str | URL, *, read_only: bool = False) -> Engine:
+    key = (normalize_url(url).render_as_string(hide_password=False), read_only)
+    with _cache_lock:
+        engine = _cache.get(key)
+        if engine is None:
+            engine = create_db_engine(key[0], read_only=read_only)
+            _cache[key] = engine
+        return engine
+
+
+def dispose_engines() -> None:
+    with _cache_lock:
+        for engine in _cache.values():
+            engine.dispose()
+        _cache.clear()
+
+
+def _sqlite_engine(url: URL, *, read_only: bool, **kwargs: Any) -> Engine:
+    path = sqlite_path(url)
+    connect_args: dict[str, Any] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    if path is not None:
+        if read_only:
+            if not path.exists():
+                raise DatabaseNotFoundError(
+                    f"SQLite file not found: {path}",
+                    hint="check the path, or run `studio-analytics db upgrade` to create it",
+                    url=str(url),
+                )
+            # The uri form is the only way to ask sqlite3 for mode=ro.
+            url = url.set(database=f"file:{path.resolve().as_posix()}?mode=ro", query={"uri": "true"})
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+    connect_args["check_same_thread"] = False
+    engine = create_engine(url, connect_args=connect_args, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _set_pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cur.execute("PRAGMA foreign_keys = ON")
+            if read_only:
+                cur.execute("PRAGMA query_only = ON")
+            else:
+                # WAL lets the window read while trackers write; NORMAL is durable
+                # across application crashes, which is what metrics need.
+                cur.execute("PRAGMA journal_mode = WAL")
+                cur.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cur.close()
+
+    return engine
+
+
+def _postgres_engine(url: URL, *, read_only: bool, **kwargs: Any) -> Engine:
+    connect_args: dict[str, Any] = {
+        "connect_timeout": PG_CONNECT_TIMEOUT_S,
+        "application_name": "studio-analytics",
+        # One time zone for naive Agent Studio timestamps and our timestamptz alike.
+        "options": "-c timezone=UTC" + (" -c default_transaction_read_only=on" if read_only else ""),
+    }
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, connect_args=connect_args, **kwargs)
+
+
+def translate_error(error: BaseException, url: str | URL = "") -> DatabaseError:
+    """Map a driver/SQLAlchemy exception to one of our typed errors."""
+    if isinstance(error, DatabaseError):
+        return error
+    shown = safe_url(url) if url else ""
+    orig = getattr(error, "orig", None) or error
+    text = str(orig).lower()
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate == "28P01" or "password authentication failed" in text or sqlstate == "28000":
+        return AuthenticationError(
+            "The PostgreSQL server refused the credentials",
+            hint="check the user and password in the URL (or ~/.pgpass)",
+            url=shown,
+        )
+    if sqlstate == "3D000" or ("database" in text and "does not exist" in text):
+        return DatabaseNotFoundError(
+            "The PostgreSQL database does not exist",
+            hint="create it (createdb NAME) and run `studio-analytics db upgrade`",
+            url=shown,
+        )
+    if sqlstate == "25006" or "read-only" in text or "readonly" in text or "attempt to write" in text:
+        return ReadOnlyError("The database is open read-only", hint="the monitoring window never writes", url=shown)
+    if "connection refused" in text or "could not connect" in text or "timeout expired" in text or (
+        "connection" in text and ("failed" in text or "closed" in text or "terminat" in text)
+    ) or "name or service not known" in text or "could not translate host" in text:
+        return ServerUnreachableError(
+            "Cannot reach the database server",
+            hint="is PostgreSQL running and listening at that host and port?",
+            url=shown,
+        )
+    if "file is not a database" in text or "database disk image is malformed" in text:
+        return NotADatabaseError(
+            "The file is not a SQLite database, or it is corrupt",
+            hint="point --db at a studio-analytics SQLite file",
+            url=shown,
+        )
+    if "database is locked" in text or "database table is locked" in text:
+        return DatabaseLockedError(
+            "The SQLite file is locked by another process",
+            hint="another program holds a write lock; it will be retried",
+            url=shown,
+        )
+    if "unable to open database file" in text:
+        return DatabaseNotFoundError(
+            "Cannot open the SQLite file",
+            hint="check that the file and its folder exist and are readable",
+            url=shown,
+        )
+    return DatabaseError(f"Database error: {orig}", url=shown)

@@ -1,0 +1,108 @@
+"""Shared fixtures: an isolated data folder per test, real SQLite files, real PostgreSQL.
+
+PostgreSQL tests run when ``STUDIO_ANALYTICS_TEST_PG_URL`` names a server (``.ci/run``
+sets it). Outside CI they skip if it is unset or the server is down; in CI they fail.
+Each test gets its own freshly created database, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from sqlalchemy import create_engine, make_url, text  # noqa: E402
+
+from studio_analytics.db.engine import create_db_engine, dispose_engines  # noqa: E402
+from studio_analytics.db.migrate import upgrade_database  # noqa: E402
+
+PG_ENV = "STUDIO_ANALYTICS_TEST_PG_URL"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Every test gets its own STUDIO_ANALYTICS_HOME; nothing touches the user's data."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("STUDIO_ANALYTICS_HOME", str(home))
+    monkeypatch.delenv("STUDIO_ANALYTICS_DB", raising=False)
+    monkeypatch.delenv("STUDIO_ANALYTICS_DISABLED", raising=False)
+    yield str(home)
+    dispose_engines()
+
+
+@pytest.fixture
+def sqlite_file_url(tmp_path) -> str:
+    """URL of a SQLite file that does not exist yet."""
+    return f"sqlite:///{tmp_path / 'metrics.sqlite3'}"
+
+
+@pytest.fixture
+def sqlite_db_url(sqlite_file_url: str) -> str:
+    """URL of a SQLite file with the current schema."""
+    engine = create_db_engine(sqlite_file_url)
+    upgrade_database(engine)
+    engine.dispose()
+    return sqlite_file_url
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> str:
+    url = os.environ.get(PG_ENV)
+    if not url:
+        if in_ci():
+            pytest.fail(f"{PG_ENV} is not set in CI; .ci/run must set it")
+        pytest.skip(f"{PG_ENV} not set: no PostgreSQL server for this run")
+    try:
+        engine = create_engine(make_url(url).set(drivername="postgresql+psycopg"), connect_args={"connect_timeout": 5})
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as e:  # noqa: BLE001
+        if in_ci():
+            pytest.fail(f"PostgreSQL at {url} is unreachable in CI: {e}")
+        pytest.skip(f"PostgreSQL at {url} is unreachable: {e}")
+    return url
+
+
+@pytest.fixture
+def pg_empty_url(pg_server_url: str) -> Iterator[str]:
+    """URL of a new, empty PostgreSQL database, dropped after the test."""
+    name = f"sa_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(
+        make_url(pg_server_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(pg_server_url).set(drivername="postgresql+psycopg", database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        dispose_engines()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_db_url(pg_empty_url: str) -> str:
+    """URL of a new PostgreSQL database with the current schema."""
+    engine = create_db_engine(pg_empty_url)
+    upgrade_database(engine)
+    engine.dispose()
+    return pg_empty_url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """The current schema on each dialect in turn."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_db_url")
+    return request.getfixturevalue("pg_db_url")
