@@ -123,6 +123,9 @@ def _sqlite_engine(url: URL, *, read_only: bool, **kwargs: Any) -> Engine:
         try:
             cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
             cur.execute("PRAGMA foreign_keys = ON")
+            # Reads the header: a file that is not a database fails here, on connect,
+            # instead of on some later query.
+            cur.execute("PRAGMA schema_version")
             if read_only:
                 cur.execute("PRAGMA query_only = ON")
             else:
@@ -155,7 +158,13 @@ def translate_error(error: BaseException, url: str | URL = "") -> DatabaseError:
     orig = getattr(error, "orig", None) or error
     text = str(orig).lower()
     sqlstate = getattr(orig, "sqlstate", None)
-    if sqlstate == "28P01" or "password authentication failed" in text or sqlstate == "28000":
+    if (
+        sqlstate in ("28P01", "28000")
+        or "password authentication failed" in text
+        or ("role" in text and "does not exist" in text)
+        or "no password supplied" in text
+        or "no pg_hba.conf entry" in text
+    ):
         return AuthenticationError(
             "The PostgreSQL server refused the credentials",
             hint="check the user and password in the URL (or ~/.pgpass)",

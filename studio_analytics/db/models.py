@@ -20,6 +20,7 @@ from sqlalchemy import Boolean, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from studio_analytics.db.base import Base
+from studio_analytics.db.types import TextId
 
 
 class Status(StrEnum):
@@ -62,7 +63,7 @@ class AgentExecutionMetrics(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     execution_id: Mapped[uuid.UUID] = mapped_column(unique=True)
-    agent_id: Mapped[str | None] = mapped_column(String(255))
+    agent_id: Mapped[str | None] = mapped_column(TextId())
     agent_name: Mapped[str] = mapped_column(String(255))
     start_time: Mapped[datetime]
     end_time: Mapped[datetime | None]
