@@ -300,6 +300,7 @@ class Health:
     database_size_bytes: int | None
     newest_row_time: datetime | None
     message: str = ""
+    hint: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,1 @@
+"""Background workers: the only GUI code that runs queries."""
