@@ -55,7 +55,7 @@ class TextId(TypeDecorator[str]):
         return None if value is None else str(value)
 
 
-JSONType: Any = JSON().with_variant(JSONB(), "postgresql")
+JSONType: Any = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 def utcnow() -> datetime:

@@ -1,0 +1,186 @@
+"""Tracker cost and throughput, as ratios against baselines measured in the same run.
+
+    python -m benchmarks.bench_tracker [--spans N] [--rows N] [--pg URL]
+
+1. Per-span cost of ``track_tool_usage`` enter/exit inside an execution, with the writer
+   thread running and draining into a real SQLite file, against a bare ``nullcontext()``
+   and against an OpenTelemetry SDK span with a ``BatchSpanProcessor`` (exporter that
+   discards).
+2. Sustained writer throughput (rows/s) into SQLite and, with --pg or
+   $STUDIO_ANALYTICS_TEST_PG_URL, into a temporary PostgreSQL database.
+3. The same rows written the way the original system did: one insert and commit per call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import nullcontext
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import create_engine, func, insert, make_url, select, text
+
+from studio_analytics import tracker
+from studio_analytics.db.engine import create_db_engine
+from studio_analytics.db.migrate import upgrade_database
+from studio_analytics.db.models import AgentExecutionMetrics
+
+
+def _per_span_us(body: Callable[[int], None], n: int, repeats: int = 5) -> float:
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        body(n)
+        samples.append((time.perf_counter() - started) / n * 1e6)
+    return statistics.median(samples)
+
+
+def bench_span_cost(n: int, workdir: Path) -> dict[str, float]:
+    def bare(k: int) -> None:
+        for _ in range(k):
+            with nullcontext():
+                pass
+
+    tracker.configure(db_url=f"sqlite:///{workdir / 'spans.sqlite3'}", spool_path=str(workdir / "spool.sqlite3"),
+                      max_queue=10_000_000)
+
+    def tracked(k: int) -> None:
+        with tracker.track_agent_execution(agent_name="bench"):
+            for _ in range(k):
+                with tracker.track_tool_usage(tool_name="web_search"):
+                    pass
+
+    results = {"nullcontext": _per_span_us(bare, n), "studio-analytics": _per_span_us(tracked, n)}
+    tracker.flush(120)
+    results["written"] = tracker.stats().written
+    tracker.shutdown(10)
+    try:
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import (
+            BatchSpanProcessor,
+            SpanExporter,
+            SpanExportResult,
+        )
+
+        class Discard(SpanExporter):
+            def export(self, spans: object) -> SpanExportResult:
+                return SpanExportResult.SUCCESS
+
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(Discard(), max_queue_size=n * 2))
+        otel = provider.get_tracer("bench")
+
+        def otel_spans(k: int) -> None:
+            with otel.start_as_current_span("execution"):
+                for _ in range(k):
+                    with otel.start_as_current_span("web_search"):
+                        pass
+
+        results["opentelemetry"] = _per_span_us(otel_spans, n)
+        provider.shutdown()
+    except ImportError:
+        pass
+    return results
+
+
+def bench_throughput(url: str, rows: int, workdir: Path) -> float:
+    """Rows per second from the first enqueue until everything is committed."""
+    tracker.configure(db_url=url, spool_path=str(workdir / "spool-tp.sqlite3"), max_queue=10_000_000,
+                      batch_size=5_000)
+    with tracker.track_agent_execution(agent_name="warmup"):
+        pass
+    tracker.flush(60)
+    started = time.perf_counter()
+    for i in range(rows):
+        with tracker.track_agent_execution(agent_name="bench", query="q", session_id=f"s{i % 100}") as run:
+            run.record_tokens(10)
+    ok = tracker.flush(600)
+    elapsed = time.perf_counter() - started
+    tracker.shutdown(10)
+    assert ok, "flush did not finish"
+    return rows / elapsed
+
+
+def bench_naive(url: str, rows: int) -> float:
+    """One INSERT + COMMIT per call, as the original analytics service did."""
+    engine = create_db_engine(url)
+    started = time.perf_counter()
+    for _ in range(rows):
+        with engine.begin() as conn:
+            conn.execute(insert(AgentExecutionMetrics).values(
+                execution_id=uuid.uuid4(), agent_name="naive", start_time=datetime.now(UTC), status="success",
+                query="q", session_id="s", tool_count=0, retry_count=0, api_calls_count=0, tokens_used=10,
+            ))
+    elapsed = time.perf_counter() - started
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(AgentExecutionMetrics)).scalar() >= rows
+    engine.dispose()
+    return rows / elapsed
+
+
+def _temp_pg(server_url: str) -> tuple[str, Callable[[], None]]:
+    name = f"sa_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(make_url(server_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(server_url).set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
+
+    def drop() -> None:
+        from studio_analytics.db.engine import dispose_engines
+
+        dispose_engines()
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url, drop
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--spans", type=int, default=100_000)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--naive-rows", type=int, default=2_000)
+    parser.add_argument("--pg", default=os.environ.get("STUDIO_ANALYTICS_TEST_PG_URL"))
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        os.environ.setdefault("STUDIO_ANALYTICS_HOME", str(work / "home"))
+        cost = bench_span_cost(args.spans, work)
+        print(f"per span, {args.spans:,} spans, median of 5 runs (writer draining into SQLite):")
+        base = cost["nullcontext"]
+        for name in ("nullcontext", "studio-analytics", "opentelemetry"):
+            if name in cost:
+                print(f"  {name:18} {cost[name]:6.2f} µs   {cost[name] / base:5.1f}x nullcontext")
+        if "opentelemetry" in cost:
+            print(f"  studio-analytics / opentelemetry = {cost['studio-analytics'] / cost['opentelemetry']:.2f}x")
+
+        sqlite_url = f"sqlite:///{work / 'throughput.sqlite3'}"
+        upgrade_database(create_db_engine(sqlite_url))
+        tp = bench_throughput(sqlite_url, args.rows, work)
+        naive_url = f"sqlite:///{work / 'naive.sqlite3'}"
+        upgrade_database(create_db_engine(naive_url))
+        nv = bench_naive(naive_url, args.naive_rows)
+        print(f"SQLite writer throughput: {tp:,.0f} rows/s ({args.rows:,} executions with sessions)")
+        print(f"SQLite naive insert+commit per call: {nv:,.0f} rows/s -> batching is {tp / nv:.0f}x faster")
+        if args.pg:
+            url, drop = _temp_pg(args.pg)
+            try:
+                upgrade_database(create_db_engine(url))
+                tp_pg = bench_throughput(url, args.rows, work)
+                nv_pg = bench_naive(url, args.naive_rows)
+            finally:
+                drop()
+            print(f"PostgreSQL writer throughput: {tp_pg:,.0f} rows/s")
+            print(f"PostgreSQL naive insert+commit per call: {nv_pg:,.0f} rows/s -> batching is {tp_pg / nv_pg:.0f}x faster")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,396 @@
+"""Spans: what is open right now, linked through one ContextVar.
+
+Each ``track_*`` call creates a span object that is its own sync and async context
+manager. Entering takes timestamps and sets the ContextVar; exiting computes the
+duration, builds one row and hands it to the writer's bounded queue. Nothing here
+touches the database, and no error of ours escapes into the agent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from contextvars import ContextVar, Token
+from types import TracebackType
+from typing import Any
+
+from studio_analytics.tracker import runtime
+from studio_analytics.tracker.ids import uuid7_int
+from studio_analytics.tracker.payload import clean_json
+
+log = logging.getLogger("studio_analytics.tracker")
+
+_current: ContextVar[Span | None] = ContextVar("studio_analytics_span", default=None)
+
+_new = object.__new__
+_set = object.__setattr__
+_UNKNOWN = uuid.SafeUUID.unknown
+
+
+class SpanHandle(uuid.UUID):
+    """The id a ``with`` statement yields: a real ``uuid.UUID`` that can also record
+    what the agent learns while running (tokens, API calls, the response...)."""
+
+    __slots__ = ("_span",)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (uuid.UUID, (str(self),))  # pickles as a plain UUID
+
+    # Recording never raises into the agent: bad arguments are logged and counted.
+    def record_tokens(self, n: int) -> None:
+        _safely(self._span.record_tokens, n)
+
+    def record_api_call(self, name: str | None = None, status_code: int | None = None,
+                        response_time_ms: float | None = None) -> None:
+        _safely(self._span.record_api_call, name, status_code, response_time_ms)
+
+    def set_response(self, text: Any) -> None:
+        _safely(self._span.set_response, text)
+
+    def set_output(self, obj: Any) -> None:
+        _safely(self._span.set_output, obj)
+
+    def retry(self) -> None:
+        _safely(self._span.retry)
+
+    def mark_timeout(self) -> None:
+        _safely(self._span.mark_timeout)
+
+    @property
+    def span(self) -> Span:
+        return self._span
+
+
+def _safely(method: Any, *args: Any) -> None:
+    try:
+        method(*args)
+    except Exception:  # noqa: BLE001
+        runtime.internal_error(f"recording {getattr(method, '__name__', 'a value')}")
+
+
+def _handle(id_int: int, span: Span) -> SpanHandle:
+    h = _new(SpanHandle)
+    _set(h, "int", id_int)
+    _set(h, "is_safe", _UNKNOWN)
+    _set(h, "_span", span)
+    return h
+
+
+def current_span() -> Span | None:
+    return _current.get()
+
+
+class Span:
+    """Base: timing, nesting, status. Subclasses add their own fields and row."""
+
+    __slots__ = ("id", "start_ns", "_perf", "end_ns", "duration_ms", "parent", "_token",
+                 "handle", "status", "error_message", "timed_out", "sampled", "_api_calls",
+                 "_tokens", "_retries")
+    kind = "span"
+
+    def __init__(self) -> None:
+        self.parent: Span | None = None
+        self._token: Token[Span | None] | None = None
+        self.status = "in_progress"
+        self.error_message: str | None = None
+        self.timed_out = False
+        self.sampled = True
+        self._api_calls = 0
+        self._tokens: int | None = None
+        self._retries = 0
+        self.end_ns = 0
+        self.duration_ms = 0.0
+
+    # -- context manager protocol -------------------------------------------------
+    def __enter__(self) -> SpanHandle:
+        clock = runtime.clock()
+        self.start_ns = clock() if clock else time.time_ns()
+        self._perf = 0 if clock else time.perf_counter_ns()
+        self.parent = _current.get()
+        self.id = self._make_id()
+        self.handle = _handle(self.id, self)
+        try:
+            self._on_enter()
+        except Exception:  # noqa: BLE001
+            runtime.internal_error("entering a span")
+        self._token = _current.set(self)
+        return self.handle
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> bool:
+        clock = runtime.clock()
+        try:
+            if clock:
+                self.end_ns = clock()
+                self.duration_ms = (self.end_ns - self.start_ns) / 1e6
+            else:
+                elapsed = time.perf_counter_ns() - self._perf
+                self.end_ns = self.start_ns + elapsed
+                self.duration_ms = elapsed / 1e6
+            if exc is not None:
+                if isinstance(exc, TimeoutError):
+                    self.status = "timeout"
+                else:
+                    self.status = "failure"
+                self.error_message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            else:
+                self.status = "timeout" if self.timed_out else "success"
+            self._on_exit()
+        except Exception:  # noqa: BLE001 - ours, never the agent's
+            runtime.internal_error("closing a span")
+        finally:
+            if self._token is not None:
+                try:
+                    _current.reset(self._token)
+                except ValueError:
+                    # Exited in another context than it was entered (e.g. a generator
+                    # finalised elsewhere): restore the parent instead.
+                    _current.set(self.parent)
+                self._token = None
+        return False  # the agent's exception, if any, propagates unchanged
+
+    async def __aenter__(self) -> SpanHandle:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> bool:
+        return self.__exit__(exc_type, exc, tb)
+
+    # -- recording ----------------------------------------------------------------
+    def _make_id(self) -> int:
+        return uuid7_int(self.start_ns)
+
+    def _on_enter(self) -> None:
+        pass
+
+    def _on_exit(self) -> None:
+        pass
+
+    def record_tokens(self, n: int) -> None:
+        self._tokens = (self._tokens or 0) + int(n)
+
+    def record_api_call(self, name: str | None, status_code: int | None, response_time_ms: float | None) -> None:
+        self._api_calls += 1
+
+    def set_response(self, text: Any) -> None:
+        pass
+
+    def set_output(self, obj: Any) -> None:
+        pass
+
+    def retry(self) -> None:
+        self._retries += 1
+
+    def mark_timeout(self) -> None:
+        self.timed_out = True
+
+    def nearest(self, kind: type[Span]) -> Span | None:
+        span = self.parent
+        while span is not None and not isinstance(span, kind):
+            span = span.parent
+        return span
+
+
+class SessionSpan(Span):
+    __slots__ = ("session_id", "user_id", "user_agent", "ip_address")
+    kind = "session"
+
+    def __init__(self, session_id: str | None, user_id: str | None, user_agent: str | None,
+                 ip_address: str | None) -> None:
+        super().__init__()
+        self.session_id = session_id
+        self.user_id = user_id
+        self.user_agent = user_agent
+        self.ip_address = ip_address
+
+    def _make_id(self) -> int:
+        if self.session_id is None:
+            self.session_id = str(uuid.UUID(int=uuid7_int(self.start_ns)))
+        return uuid7_int(self.start_ns)
+
+    def __enter__(self) -> SpanHandle:
+        handle = super().__enter__()
+        # Written at once so the window shows the session as active while it lasts.
+        self._emit(active=True)
+        return handle
+
+    def _on_exit(self) -> None:
+        self._emit(active=False)
+
+    def _emit(self, *, active: bool) -> None:
+        if not self.sampled:
+            return
+        runtime.enqueue("session", {
+            "session_id": str(self.session_id), "user_id": self.user_id, "user_agent": self.user_agent,
+            "ip_address": self.ip_address, "start_ns": self.start_ns,
+            "end_ns": None if active else self.end_ns, "is_active": active,
+        })
+
+    @property
+    def id_text(self) -> str:
+        return str(self.session_id)
+
+
+class WorkflowSpan(Span):
+    __slots__ = ("workflow_type", "agents_involved", "session_id", "user_id",
+                 "satisfaction", "completion")
+    kind = "workflow"
+
+    def __init__(self, workflow_type: str, agents_involved: Any, session_id: str | None,
+                 user_id: str | None) -> None:
+        super().__init__()
+        self.workflow_type = workflow_type
+        self.agents_involved = list(agents_involved) if agents_involved is not None else None
+        self.session_id = session_id
+        self.user_id = user_id
+        self.satisfaction: float | None = None
+        self.completion: float | None = None
+
+    def _on_enter(self) -> None:
+        session = self.nearest(SessionSpan)
+        if session is not None:
+            self.session_id = self.session_id or session.session_id  # type: ignore[attr-defined]
+            self.user_id = self.user_id or session.user_id  # type: ignore[attr-defined]
+        self.sampled = runtime.sample()
+
+    def set_scores(self, *, user_satisfaction_score: float | None = None,
+                   task_completion_rate: float | None = None) -> None:
+        self.satisfaction = user_satisfaction_score
+        self.completion = task_completion_rate
+
+    def _on_exit(self) -> None:
+        if not self.sampled:
+            return
+        runtime.enqueue("workflow", {
+            "workflow_id": self.id, "workflow_type": str(self.workflow_type),
+            "start_ns": self.start_ns, "end_ns": self.end_ns, "duration_ms": self.duration_ms,
+            "status": self.status, "agents_involved": clean_json(self.agents_involved, runtime.config()),
+            "session_id": self.session_id, "user_id": self.user_id,
+            "user_satisfaction_score": self.satisfaction, "task_completion_rate": self.completion,
+            "error_message": self.error_message,
+        })
+
+
+class ExecutionSpan(Span):
+    __slots__ = ("agent_id", "agent_name", "query", "session_id", "user_id", "correlation_id",
+                 "response", "tools_called")
+    kind = "execution"
+
+    def __init__(self, agent_id: Any, agent_name: str, query: Any, session_id: str | None,
+                 user_id: str | None, correlation_id: str | None) -> None:
+        super().__init__()
+        self.agent_id = agent_id
+        self.agent_name = agent_name
+        self.query = query
+        self.session_id = session_id
+        self.user_id = user_id
+        self.correlation_id = correlation_id
+        self.response: Any = None
+        self.tools_called: list[str] = []
+
+    def _on_enter(self) -> None:
+        parent = self.parent
+        while parent is not None:
+            if isinstance(parent, WorkflowSpan):
+                if self.correlation_id is None:
+                    self.correlation_id = str(parent.handle)
+                self.session_id = self.session_id or parent.session_id
+                self.user_id = self.user_id or parent.user_id
+                self.sampled = parent.sampled
+                break
+            if isinstance(parent, SessionSpan):
+                self.session_id = self.session_id or parent.session_id
+                self.user_id = self.user_id or parent.user_id
+            parent = parent.parent
+        else:
+            self.sampled = runtime.sample()
+
+    def set_response(self, text: Any) -> None:
+        self.response = text
+
+    def _on_exit(self) -> None:
+        if not self.sampled:
+            return
+        runtime.enqueue("execution", {
+            "execution_id": self.id, "agent_id": self.agent_id, "agent_name": str(self.agent_name),
+            "start_ns": self.start_ns, "end_ns": self.end_ns, "duration_ms": self.duration_ms,
+            "status": self.status, "query": self.query, "response": self.response,
+            "error_message": self.error_message, "tools_called": list(self.tools_called),
+            "tool_count": len(self.tools_called), "retry_count": self._retries,
+            "session_id": self.session_id, "user_id": self.user_id,
+            "correlation_id": self.correlation_id, "tokens_used": self._tokens,
+            "api_calls_count": self._api_calls,
+        })
+
+
+class ToolSpan(Span):
+    __slots__ = ("tool_name", "execution_id", "input_data", "output_data", "external_api",
+                 "api_status", "api_ms", "_exec")
+    kind = "tool"
+
+    def __init__(self, tool_name: str, execution_id: Any, input_data: Any, external_api: str | None) -> None:
+        super().__init__()
+        self.tool_name = tool_name
+        self.execution_id = execution_id
+        self.input_data = input_data
+        self.output_data: Any = None
+        self.external_api = external_api
+        self.api_status: int | None = None
+        self.api_ms: float | None = None
+        self._exec: ExecutionSpan | None = None
+
+    def _on_enter(self) -> None:
+        parent = self.parent
+        while parent is not None and not isinstance(parent, ExecutionSpan):
+            parent = parent.parent
+        if parent is not None and (self.execution_id is None or self.execution_id == parent.handle):
+            self._exec = parent
+            self.sampled = parent.sampled
+        else:
+            self.sampled = runtime.sample() if self.execution_id is None else True
+
+    def record_api_call(self, name: str | None, status_code: int | None, response_time_ms: float | None) -> None:
+        self.api_status = None if status_code is None else int(status_code)
+        self.api_ms = None if response_time_ms is None else float(response_time_ms)
+        self._api_calls += 1
+        if name is not None:
+            self.external_api = str(name)
+
+    def record_tokens(self, n: int) -> None:
+        if self._exec is not None:
+            self._exec.record_tokens(n)
+
+    def set_output(self, obj: Any) -> None:
+        self.output_data = obj
+
+    def _on_exit(self) -> None:
+        execution = self._exec
+        if execution is not None:
+            execution.tools_called.append(str(self.tool_name))
+            execution._api_calls += self._api_calls or (1 if self.external_api else 0)
+        if not self.sampled:
+            return
+        cfg = runtime.config()
+        exec_id = execution.id if execution is not None else _as_uuid_int(self.execution_id)
+        runtime.enqueue("tool", {
+            "usage_id": self.id, "tool_name": str(self.tool_name), "execution_id": exec_id,
+            "start_ns": self.start_ns, "end_ns": self.end_ns, "duration_ms": self.duration_ms,
+            "status": self.status,
+            "input_data": clean_json(self.input_data, cfg) if cfg.capture_content and self.input_data is not None else None,
+            "output_data": clean_json(self.output_data, cfg) if cfg.capture_content and self.output_data is not None else None,
+            "error_message": self.error_message, "external_api_called": self.external_api,
+            "api_response_time_ms": self.api_ms, "api_status_code": self.api_status,
+        })
+
+
+def _as_uuid_int(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, uuid.UUID):
+        return value.int
+    try:
+        return uuid.UUID(str(value)).int
+    except ValueError:
+        # Agent Studio passes arbitrary strings ("exec-123"); keep a stable id for them.
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"studio-analytics:{value}").int

@@ -1,0 +1,109 @@
+"""The local spool: batches that could not reach the database wait here, in order.
+
+A SQLite file in the user data folder (``config.spool_path()``), shared safely by every
+process on the machine. Batches are keyed by a hash of their database URL (passwords are
+never written) and replayed oldest first; the database ignores ids it already has, so a
+batch replayed twice (a crash between commit and delete) does not duplicate rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from studio_analytics.config import spool_path as default_spool_path
+
+Batch = dict[str, list[dict[str, Any]]]
+_UUID_COLUMNS = {"execution_id", "usage_id", "workflow_id"}
+_TIME_COLUMNS = {"start_time", "end_time"}
+
+
+def target_key(db_url: str) -> str:
+    return hashlib.sha256(db_url.encode("utf-8")).hexdigest()[:32]
+
+
+def encode_batch(batch: Batch) -> str:
+    def default(value: Any) -> Any:
+        if isinstance(value, uuid.UUID):
+            return str(value)
+        if isinstance(value, datetime):
+            return value.isoformat()
+        raise TypeError(type(value).__name__)
+
+    return json.dumps(batch, default=default, ensure_ascii=False)
+
+
+def decode_batch(payload: str) -> Batch:
+    batch: Batch = json.loads(payload)
+    for rows in batch.values():
+        for row in rows:
+            for key in _UUID_COLUMNS & row.keys():
+                if row[key] is not None:
+                    row[key] = uuid.UUID(row[key])
+            for key in _TIME_COLUMNS & row.keys():
+                if row[key] is not None:
+                    row[key] = datetime.fromisoformat(row[key])
+    return batch
+
+
+class Spool:
+    def __init__(self, db_url: str, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path else default_spool_path()
+        self.target = target_key(db_url)
+        self._local = threading.local()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS spool_batches (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                " target TEXT NOT NULL, created_at REAL NOT NULL, row_count INTEGER NOT NULL,"
+                " payload TEXT NOT NULL)"
+            )
+            conn.execute("CREATE INDEX IF NOT EXISTS ix_spool_target ON spool_batches (target, id)")
+            self._local.conn = conn
+        return conn
+
+    def put(self, batch: Batch) -> int:
+        n = sum(len(rows) for rows in batch.values())
+        if n:
+            self._conn().execute(
+                "INSERT INTO spool_batches (target, created_at, row_count, payload) VALUES (?, ?, ?, ?)",
+                (self.target, time.time(), n, encode_batch(batch)),
+            )
+        return n
+
+    def oldest(self, limit: int = 20) -> list[tuple[int, Batch]]:
+        rows = self._conn().execute(
+            "SELECT id, payload FROM spool_batches WHERE target = ? ORDER BY id LIMIT ?",
+            (self.target, limit),
+        ).fetchall()
+        return [(row_id, decode_batch(payload)) for row_id, payload in rows]
+
+    def delete(self, row_id: int) -> None:
+        self._conn().execute("DELETE FROM spool_batches WHERE id = ?", (row_id,))
+
+    def pending_rows(self) -> int:
+        if not self.path.exists():
+            return 0
+        value = self._conn().execute(
+            "SELECT coalesce(sum(row_count), 0) FROM spool_batches WHERE target = ?", (self.target,)
+        ).fetchone()
+        return int(value[0])
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
