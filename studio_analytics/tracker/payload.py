@@ -21,7 +21,7 @@ def clean_text(value: Any, cfg: TrackerConfig) -> str | None:
         return None
     try:
         text = value if isinstance(value, str) else _safe_repr(value, cfg.max_payload_chars)
-        return _bound(_redact(_valid_unicode(text[: cfg.max_payload_chars * 2]), cfg), cfg.max_payload_chars)
+        return _bound(_redact(valid_unicode(text[: cfg.max_payload_chars * 2]), cfg), cfg.max_payload_chars)
     except Exception:  # noqa: BLE001 - a payload must never break tracking
         return "<unrepresentable>"
 
@@ -68,7 +68,7 @@ def _clean(value: Any, cfg: TrackerConfig, depth: int, seen: set[int], budget: l
                         out["<truncated>"] = f"{len(value) - i} more items"
                         break
                     key = k if isinstance(k, str) else _safe_repr(k, 200)
-                    out[_valid_unicode(key)[:200]] = _clean(v, cfg, depth + 1, seen, budget)
+                    out[valid_unicode(key)[:200]] = _clean(v, cfg, depth + 1, seen, budget)
                 return out
             items = list(value)[: _MAX_ITEMS + 1]
             cleaned = []
@@ -88,7 +88,7 @@ def _clean(value: Any, cfg: TrackerConfig, depth: int, seen: set[int], budget: l
 
 def _take(text: str, cfg: TrackerConfig, budget: list[int]) -> str:
     limit = max(0, budget[0])
-    out = _bound(_redact(_valid_unicode(text[: limit * 2 + 64]), cfg), max(limit, 1))
+    out = _bound(_redact(valid_unicode(text[: limit * 2 + 64]), cfg), max(limit, 1))
     budget[0] -= len(out)
     return out
 
@@ -106,7 +106,7 @@ def _redact(text: str, cfg: TrackerConfig) -> str:
     return text
 
 
-def _valid_unicode(text: str) -> str:
+def valid_unicode(text: str) -> str:
     # Lone surrogates cannot be encoded as UTF-8 (SQLite and PostgreSQL reject them);
     # PostgreSQL also rejects NUL in text.
     try:

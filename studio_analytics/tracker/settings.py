@@ -16,8 +16,8 @@ DEFAULT_REDACTIONS: tuple[str, ...] = (
     r"\bgh[pousr]_[A-Za-z0-9]{30,}\b",
     r"\bxox[abprs]-[A-Za-z0-9\-]{10,}",
     r"\bAIza[0-9A-Za-z_\-]{35}\b",
-    r"(?i)\bbearer\s+[A-Za-z0-9._~+/\-]{16,}=*",
-    r"(?i)\b(?:api[_-]?key|secret|password|passwd|token)\s*[=:]\s*['\"]?[^\s'\",;]{6,}",
+    r"(?i:\bbearer\s+[A-Za-z0-9._~+/\-]{16,}=*)",
+    r"(?i:\b(?:api[_-]?key|secret|password|passwd|token)\s*[=:]\s*['\"]?[^\s'\",;]{6,})",
 )
 REDACTED = "[REDACTED]"
 
@@ -59,7 +59,8 @@ def build_config(
     exit_timeout_s: float = 2.0,
     spool_path: str | None = None,
 ) -> TrackerConfig:
-    patterns = [re.compile(p) for p in DEFAULT_REDACTIONS] if redact_defaults else []
+    # The defaults run as one alternation: one pass over each text instead of seven.
+    patterns = [re.compile("|".join(f"(?:{p})" for p in DEFAULT_REDACTIONS))] if redact_defaults else []
     patterns += [p if isinstance(p, re.Pattern) else re.compile(p) for p in (redact or ())]
     return TrackerConfig(
         db_url=resolve_db_url(db_url),

@@ -22,7 +22,7 @@ from typing import Any
 from studio_analytics.db.engine import translate_error
 from studio_analytics.db.errors import DatabaseError, SchemaMissingError
 from studio_analytics.tracker import runtime
-from studio_analytics.tracker.payload import anonymize, clean_text
+from studio_analytics.tracker.payload import anonymize, clean_text, valid_unicode
 from studio_analytics.tracker.settings import TrackerConfig
 from studio_analytics.tracker.sink import Batch, DatabaseSink
 from studio_analytics.tracker.spool import Spool
@@ -282,7 +282,7 @@ def _prepare_execution(rec: dict[str, Any], cfg: TrackerConfig) -> dict[str, Any
     return {
         "execution_id": _uuid(rec["execution_id"]),
         "agent_id": None if rec["agent_id"] is None else str(rec["agent_id"])[:255],
-        "agent_name": clean_text(rec["agent_name"], cfg)[:255],  # type: ignore[index]
+        "agent_name": _name(rec["agent_name"]),
         **_times(rec),
         "duration_ms": rec["duration_ms"], "status": rec["status"],
         "query": clean_text(rec["query"], cfg) if content else None,
@@ -298,7 +298,7 @@ def _prepare_execution(rec: dict[str, Any], cfg: TrackerConfig) -> dict[str, Any
 
 def _prepare_tool(rec: dict[str, Any], cfg: TrackerConfig) -> dict[str, Any]:
     return {
-        "usage_id": _uuid(rec["usage_id"]), "tool_name": clean_text(rec["tool_name"], cfg)[:255],  # type: ignore[index]
+        "usage_id": _uuid(rec["usage_id"]), "tool_name": _name(rec["tool_name"]),
         "execution_id": _uuid(rec["execution_id"]), **_times(rec),
         "duration_ms": rec["duration_ms"], "status": rec["status"],
         "input_data": rec["input_data"], "output_data": rec["output_data"],
@@ -310,7 +310,7 @@ def _prepare_tool(rec: dict[str, Any], cfg: TrackerConfig) -> dict[str, Any]:
 
 def _prepare_workflow(rec: dict[str, Any], cfg: TrackerConfig) -> dict[str, Any]:
     return {
-        "workflow_id": _uuid(rec["workflow_id"]), "workflow_type": clean_text(rec["workflow_type"], cfg)[:255],  # type: ignore[index]
+        "workflow_id": _uuid(rec["workflow_id"]), "workflow_type": _name(rec["workflow_type"]),
         **_times(rec), "duration_ms": rec["duration_ms"], "status": rec["status"],
         "agents_involved": rec["agents_involved"],
         "session_id": _short(rec["session_id"]), "user_id": _short(anonymize(rec["user_id"], cfg)),
@@ -326,6 +326,11 @@ def _prepare_session(rec: dict[str, Any], cfg: TrackerConfig) -> dict[str, Any]:
         "user_agent": None if rec["user_agent"] is None else clean_text(rec["user_agent"], cfg)[:1024],  # type: ignore[index]
         "ip_address": _short(rec["ip_address"], 64), "is_active": rec["is_active"],
     }
+
+
+def _name(value: str) -> str:
+    """Agent, tool and workflow names: identifiers chosen by the developer, not content."""
+    return valid_unicode(value[:255])
 
 
 def _short(value: Any, limit: int = 255) -> str | None:
