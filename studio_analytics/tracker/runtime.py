@@ -75,7 +75,7 @@ def current_writer() -> Any:
     return _writer
 
 
-def enqueue(kind: str, row: dict[str, Any]) -> None:
+def enqueue(kind: str, row: Any) -> None:
     cfg = _config or config()
     if not cfg.enabled:
         return

@@ -34,6 +34,7 @@ class SpanHandle(uuid.UUID):
 
     __slots__ = ("_span",)
 
+
     def __reduce__(self) -> tuple[Any, ...]:
         return (uuid.UUID, (str(self),))  # pickles as a plain UUID
 
@@ -82,25 +83,29 @@ def current_span() -> Span | None:
 
 
 class Span:
-    """Base: timing, nesting, status. Subclasses add their own fields and row."""
+    """Base: timing, nesting, status. Subclasses add their own fields.
 
-    __slots__ = ("id", "start_ns", "_perf", "end_ns", "duration_ms", "parent", "_token",
-                 "handle", "status", "error_message", "timed_out", "sampled", "_api_calls",
-                 "_tokens", "_retries")
+    Defaults live on the class so creating a span assigns only what differs (this is
+    the agent's hot path). A finished span is handed to the writer as it is; the writer
+    thread turns it into a row.
+    """
+
     kind = "span"
-
-    def __init__(self) -> None:
-        self.parent: Span | None = None
-        self._token: Token[Span | None] | None = None
-        self.status = "in_progress"
-        self.error_message: str | None = None
-        self.timed_out = False
-        self.sampled = True
-        self._api_calls = 0
-        self._tokens: int | None = None
-        self._retries = 0
-        self.end_ns = 0
-        self.duration_ms = 0.0
+    parent: Span | None = None
+    _token: Token[Span | None] | None = None
+    status = "in_progress"
+    error_message: str | None = None
+    timed_out = False
+    sampled = True
+    _api_calls = 0
+    _tokens: int | None = None
+    _retries = 0
+    end_ns = 0
+    duration_ms = 0.0
+    id = 0
+    start_ns = 0
+    _perf = 0
+    handle: SpanHandle
 
     # -- context manager protocol -------------------------------------------------
     def __enter__(self) -> SpanHandle:
@@ -193,12 +198,10 @@ class Span:
 
 
 class SessionSpan(Span):
-    __slots__ = ("session_id", "user_id", "user_agent", "ip_address")
     kind = "session"
 
     def __init__(self, session_id: str | None, user_id: str | None, user_agent: str | None,
                  ip_address: str | None) -> None:
-        super().__init__()
         self.session_id = session_id
         self.user_id = user_id
         self.user_agent = user_agent
@@ -233,13 +236,10 @@ class SessionSpan(Span):
 
 
 class WorkflowSpan(Span):
-    __slots__ = ("workflow_type", "agents_involved", "session_id", "user_id",
-                 "satisfaction", "completion")
     kind = "workflow"
 
     def __init__(self, workflow_type: str, agents_involved: Any, session_id: str | None,
                  user_id: str | None) -> None:
-        super().__init__()
         self.workflow_type = workflow_type
         self.agents_involved = list(agents_involved) if agents_involved is not None else None
         self.session_id = session_id
@@ -262,24 +262,16 @@ class WorkflowSpan(Span):
     def _on_exit(self) -> None:
         if not self.sampled:
             return
-        runtime.enqueue("workflow", {
-            "workflow_id": self.id, "workflow_type": str(self.workflow_type),
-            "start_ns": self.start_ns, "end_ns": self.end_ns, "duration_ms": self.duration_ms,
-            "status": self.status, "agents_involved": clean_json(self.agents_involved, runtime.config()),
-            "session_id": self.session_id, "user_id": self.user_id,
-            "user_satisfaction_score": self.satisfaction, "task_completion_rate": self.completion,
-            "error_message": self.error_message,
-        })
+        if self.agents_involved is not None:
+            self.agents_involved = clean_json(self.agents_involved, runtime.config())
+        runtime.enqueue("workflow", self)
 
 
 class ExecutionSpan(Span):
-    __slots__ = ("agent_id", "agent_name", "query", "session_id", "user_id", "correlation_id",
-                 "response", "tools_called")
     kind = "execution"
 
     def __init__(self, agent_id: Any, agent_name: str, query: Any, session_id: str | None,
                  user_id: str | None, correlation_id: str | None) -> None:
-        super().__init__()
         self.agent_id = agent_id
         self.agent_name = agent_name
         self.query = query
@@ -312,25 +304,13 @@ class ExecutionSpan(Span):
     def _on_exit(self) -> None:
         if not self.sampled:
             return
-        runtime.enqueue("execution", {
-            "execution_id": self.id, "agent_id": self.agent_id, "agent_name": str(self.agent_name),
-            "start_ns": self.start_ns, "end_ns": self.end_ns, "duration_ms": self.duration_ms,
-            "status": self.status, "query": self.query, "response": self.response,
-            "error_message": self.error_message, "tools_called": list(self.tools_called),
-            "tool_count": len(self.tools_called), "retry_count": self._retries,
-            "session_id": self.session_id, "user_id": self.user_id,
-            "correlation_id": self.correlation_id, "tokens_used": self._tokens,
-            "api_calls_count": self._api_calls,
-        })
+        runtime.enqueue("execution", self)
 
 
 class ToolSpan(Span):
-    __slots__ = ("tool_name", "execution_id", "input_data", "output_data", "external_api",
-                 "api_status", "api_ms", "_exec")
     kind = "tool"
 
     def __init__(self, tool_name: str, execution_id: Any, input_data: Any, external_api: str | None) -> None:
-        super().__init__()
         self.tool_name = tool_name
         self.execution_id = execution_id
         self.input_data = input_data
@@ -371,17 +351,13 @@ class ToolSpan(Span):
             execution._api_calls += self._api_calls or (1 if self.external_api else 0)
         if not self.sampled:
             return
-        cfg = runtime.config()
-        exec_id = execution.id if execution is not None else _as_uuid_int(self.execution_id)
-        runtime.enqueue("tool", {
-            "usage_id": self.id, "tool_name": str(self.tool_name), "execution_id": exec_id,
-            "start_ns": self.start_ns, "end_ns": self.end_ns, "duration_ms": self.duration_ms,
-            "status": self.status,
-            "input_data": clean_json(self.input_data, cfg) if cfg.capture_content and self.input_data is not None else None,
-            "output_data": clean_json(self.output_data, cfg) if cfg.capture_content and self.output_data is not None else None,
-            "error_message": self.error_message, "external_api_called": self.external_api,
-            "api_response_time_ms": self.api_ms, "api_status_code": self.api_status,
-        })
+        self.execution_id = execution.id if execution is not None else _as_uuid_int(self.execution_id)
+        if self.input_data is not None or self.output_data is not None:
+            # Copied now: the agent may change its objects after the call returns.
+            cfg = runtime.config()
+            self.input_data = clean_json(self.input_data, cfg) if cfg.capture_content and self.input_data is not None else None
+            self.output_data = clean_json(self.output_data, cfg) if cfg.capture_content and self.output_data is not None else None
+        runtime.enqueue("tool", self)
 
 
 def _as_uuid_int(value: Any) -> int | None:

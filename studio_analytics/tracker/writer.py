@@ -40,7 +40,7 @@ class BatchWriter:
     def __init__(self, cfg: TrackerConfig) -> None:
         self.cfg = cfg
         self.pid = os.getpid()
-        self._queue: deque[tuple[str, dict[str, Any]]] = deque()
+        self._queue: deque[tuple[str, Any]] = deque()
         self._wake = threading.Event()
         self._state = threading.Condition()
         self._inflight = 0
@@ -59,7 +59,7 @@ class BatchWriter:
         self.last_error: str | None = None
 
     # -- hot path -------------------------------------------------------------------
-    def enqueue(self, kind: str, row: dict[str, Any]) -> None:
+    def enqueue(self, kind: str, row: Any) -> None:
         queue = self._queue
         if len(queue) >= self.cfg.max_queue or self._closed:
             self.counters["dropped"] += 1
@@ -152,7 +152,7 @@ class BatchWriter:
             if self._stopping and not self._queue:
                 return
 
-    def _take(self, n: int) -> list[tuple[str, dict[str, Any]]]:
+    def _take(self, n: int) -> list[tuple[str, Any]]:
         with self._state:
             items = []
             queue = self._queue
@@ -249,7 +249,7 @@ class BatchWriter:
             runtime.internal_error(f"replaying the spool ({err.message})")
 
     # -- records -> rows ------------------------------------------------------------
-    def _prepare(self, items: list[tuple[str, dict[str, Any]]]) -> Batch:
+    def _prepare(self, items: list[tuple[str, Any]]) -> Batch:
         cfg = self.cfg
         batch: Batch = {}
         for kind, rec in items:
@@ -273,64 +273,63 @@ def _uuid(value: int | None) -> uuid.UUID | None:
     return None if value is None else uuid.UUID(int=value)
 
 
-def _times(rec: dict[str, Any]) -> dict[str, Any]:
-    return {"start_time": ns_to_datetime(rec["start_ns"]), "end_time": ns_to_datetime(rec.get("end_ns"))}
+def _times(span: Any) -> dict[str, Any]:
+    return {"start_time": ns_to_datetime(span.start_ns), "end_time": ns_to_datetime(span.end_ns)}
 
 
-def _prepare_execution(rec: dict[str, Any], cfg: TrackerConfig) -> dict[str, Any]:
+def _prepare_execution(span: Any, cfg: TrackerConfig) -> dict[str, Any]:
     content = cfg.capture_content
     return {
-        "execution_id": _uuid(rec["execution_id"]),
-        "agent_id": None if rec["agent_id"] is None else str(rec["agent_id"])[:255],
-        "agent_name": _name(rec["agent_name"]),
-        **_times(rec),
-        "duration_ms": rec["duration_ms"], "status": rec["status"],
-        "query": clean_text(rec["query"], cfg) if content else None,
-        "response": clean_text(rec["response"], cfg) if content else None,
-        "error_message": clean_text(rec["error_message"], cfg),
-        "tools_called": rec["tools_called"], "tool_count": rec["tool_count"],
-        "retry_count": rec["retry_count"],
-        "session_id": _short(rec["session_id"]), "user_id": _short(anonymize(rec["user_id"], cfg)),
-        "correlation_id": _short(rec["correlation_id"]), "tokens_used": rec["tokens_used"],
-        "api_calls_count": rec["api_calls_count"],
+        "execution_id": _uuid(span.id),
+        "agent_id": None if span.agent_id is None else str(span.agent_id)[:255],
+        "agent_name": _name(span.agent_name), **_times(span),
+        "duration_ms": span.duration_ms, "status": span.status,
+        "query": clean_text(span.query, cfg) if content else None,
+        "response": clean_text(span.response, cfg) if content else None,
+        "error_message": clean_text(span.error_message, cfg),
+        "tools_called": span.tools_called, "tool_count": len(span.tools_called),
+        "retry_count": span._retries,
+        "session_id": _short(span.session_id), "user_id": _short(anonymize(span.user_id, cfg)),
+        "correlation_id": _short(span.correlation_id), "tokens_used": span._tokens,
+        "api_calls_count": span._api_calls,
     }
 
 
-def _prepare_tool(rec: dict[str, Any], cfg: TrackerConfig) -> dict[str, Any]:
+def _prepare_tool(span: Any, cfg: TrackerConfig) -> dict[str, Any]:
     return {
-        "usage_id": _uuid(rec["usage_id"]), "tool_name": _name(rec["tool_name"]),
-        "execution_id": _uuid(rec["execution_id"]), **_times(rec),
-        "duration_ms": rec["duration_ms"], "status": rec["status"],
-        "input_data": rec["input_data"], "output_data": rec["output_data"],
-        "error_message": clean_text(rec["error_message"], cfg),
-        "external_api_called": _short(rec["external_api_called"]),
-        "api_response_time_ms": rec["api_response_time_ms"], "api_status_code": rec["api_status_code"],
+        "usage_id": _uuid(span.id), "tool_name": _name(span.tool_name),
+        "execution_id": _uuid(span.execution_id), **_times(span),
+        "duration_ms": span.duration_ms, "status": span.status,
+        "input_data": span.input_data, "output_data": span.output_data,
+        "error_message": clean_text(span.error_message, cfg),
+        "external_api_called": _short(span.external_api),
+        "api_response_time_ms": span.api_ms, "api_status_code": span.api_status,
     }
 
 
-def _prepare_workflow(rec: dict[str, Any], cfg: TrackerConfig) -> dict[str, Any]:
+def _prepare_workflow(span: Any, cfg: TrackerConfig) -> dict[str, Any]:
     return {
-        "workflow_id": _uuid(rec["workflow_id"]), "workflow_type": _name(rec["workflow_type"]),
-        **_times(rec), "duration_ms": rec["duration_ms"], "status": rec["status"],
-        "agents_involved": rec["agents_involved"],
-        "session_id": _short(rec["session_id"]), "user_id": _short(anonymize(rec["user_id"], cfg)),
-        "user_satisfaction_score": rec["user_satisfaction_score"],
-        "task_completion_rate": rec["task_completion_rate"],
+        "workflow_id": _uuid(span.id), "workflow_type": _name(span.workflow_type), **_times(span),
+        "duration_ms": span.duration_ms, "status": span.status,
+        "agents_involved": span.agents_involved,
+        "session_id": _short(span.session_id), "user_id": _short(anonymize(span.user_id, cfg)),
+        "user_satisfaction_score": span.satisfaction, "task_completion_rate": span.completion,
     }
 
 
 def _prepare_session(rec: dict[str, Any], cfg: TrackerConfig) -> dict[str, Any]:
     return {
-        "session_id": _short(rec["session_id"]), **_times(rec),
+        "session_id": _short(rec["session_id"]),
+        "start_time": ns_to_datetime(rec["start_ns"]), "end_time": ns_to_datetime(rec["end_ns"]),
         "user_id": _short(anonymize(rec["user_id"], cfg)),
         "user_agent": None if rec["user_agent"] is None else clean_text(rec["user_agent"], cfg)[:1024],  # type: ignore[index]
         "ip_address": _short(rec["ip_address"], 64), "is_active": rec["is_active"],
     }
 
 
-def _name(value: str) -> str:
+def _name(value: Any) -> str:
     """Agent, tool and workflow names: identifiers chosen by the developer, not content."""
-    return valid_unicode(value[:255])
+    return valid_unicode(str(value)[:255])
 
 
 def _short(value: Any, limit: int = 255) -> str | None:
