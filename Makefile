@@ -12,7 +12,7 @@ DEBIAN_PACKAGES := libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig
 .PHONY: run test lint bench dist app system-deps clean
 
 run: system-deps $(STAMP_RUN)
-	$(BIN)/studio-analytics db upgrade
+	$(BIN)/studio-analytics demo --if-empty
 	$(BIN)/studio-analytics
 
 test: system-deps $(STAMP_DEV)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from studio_analytics import __version__
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("studio_analytics.commands.db",)
+COMMAND_MODULES: tuple[str, ...] = ("studio_analytics.commands.db", "studio_analytics.commands.demo")
 
 EXIT_OK = 0
 EXIT_ERROR = 1

@@ -1,0 +1,1 @@
+"""Realistic demo data, written through the real tracker."""

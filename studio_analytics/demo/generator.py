@@ -1,0 +1,208 @@
+"""Writes demo history through the real tracker, driving its clock through the past days."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from studio_analytics import tracker
+from studio_analytics.demo.scenario import (
+    AGENT_ERRORS,
+    AGENTS,
+    CITIES,
+    HOSTS,
+    QUERIES,
+    TOOLS,
+    USER_AGENTS,
+    WORDS,
+    WORKFLOWS,
+    AgentProfile,
+)
+
+MS = 1_000_000  # ns
+
+
+class VirtualClock:
+    """The tracker's clock during a backfill: time moves only when the demo says so."""
+
+    def __init__(self, ns: int) -> None:
+        self.ns = ns
+
+    def __call__(self) -> int:
+        return self.ns
+
+    def advance_ms(self, ms: float) -> None:
+        self.ns += int(max(ms, 0.01) * MS)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoResult:
+    executions: int
+    sessions: int
+    workflows: int
+    seconds: float
+
+
+class _AgentFailed(Exception):
+    pass
+
+
+class DemoWriter:
+    def __init__(self, rng: random.Random, clock: VirtualClock | None,
+                 incident: tuple[int, int] | None = None) -> None:
+        self.rng = rng
+        self.clock = clock
+        self.incident = incident  # [start_ns, end_ns): latency x4, failures x6
+        self.executions = 0
+
+    def _now(self) -> int:
+        return self.clock.ns if self.clock else time.time_ns()
+
+    def _in_incident(self) -> bool:
+        return self.incident is not None and self.incident[0] <= self._now() < self.incident[1]
+
+    def _wait(self, ms: float) -> None:
+        if self.clock is not None:
+            self.clock.advance_ms(ms)
+        else:
+            time.sleep(min(ms, 3000) / 1000)
+
+    def _latency(self, median: float, sigma: float) -> float:
+        factor = 4.0 if self._in_incident() else 1.0
+        return median * factor * math.exp(self.rng.gauss(0, sigma))
+
+    def _fill(self, template: str) -> str:
+        r = self.rng
+        return template.format(n=r.randint(2, 99999), word=r.choice(WORDS), host=r.choice(HOSTS),
+                               hex=uuid.UUID(int=r.getrandbits(128)).hex[:12], city=r.choice(CITIES),
+                               year=r.choice((2024, 2025, 2026)))
+
+    def run_agent(self, agent: AgentProfile, session_id: str | None, user_id: str | None) -> None:
+        r = self.rng
+        boost = 6.0 if self._in_incident() else 1.0
+        try:
+            with tracker.track_agent_execution(
+                agent_id=str(uuid.uuid5(uuid.NAMESPACE_DNS, agent.name)), agent_name=agent.name,
+                query=self._fill(r.choice(QUERIES)), session_id=session_id, user_id=user_id,
+            ) as run:
+                self._wait(self._latency(agent.median_ms, agent.sigma) * 0.4)
+                for tool_name in agent.tools:
+                    if r.random() < 0.25:
+                        continue  # agents do not always need every tool
+                    self._run_tool(tool_name, boost)
+                    self._wait(self._latency(agent.median_ms, agent.sigma) * 0.1)
+                run.record_tokens(r.randint(*agent.tokens))
+                run.record_api_call("openai", 200, self._latency(agent.median_ms, agent.sigma) * 0.5)
+                if r.random() < 0.08:
+                    run.retry()
+                self._wait(self._latency(agent.median_ms, agent.sigma) * 0.5)
+                if r.random() < agent.timeout_rate * boost:
+                    self._wait(30_000)
+                    raise TimeoutError(f"agent exceeded its 30 s budget after {r.randint(3, 9)} steps")
+                if r.random() < agent.failure_rate * boost:
+                    raise _AgentFailed(self._fill(r.choice(agent.errors or AGENT_ERRORS)))
+                run.set_response(f"Done: {agent.name} answered with {r.randint(1, 12)} findings.")
+        except (_AgentFailed, TimeoutError):
+            pass
+        finally:
+            self.executions += 1
+
+    def _run_tool(self, name: str, boost: float) -> None:
+        tool = TOOLS[name]
+        r = self.rng
+        failing = r.random() < tool.failure_rate * boost and tool.errors
+        try:
+            with tracker.track_tool_usage(tool_name=name, input_data={"query": self._fill("{word} {n}")},
+                                          external_api_called=tool.api) as call:
+                ms = self._latency(tool.median_ms, tool.sigma)
+                self._wait(ms)
+                if tool.api:
+                    status = int(self._fill(r.choice(tool.errors)).split()[1]) if failing and tool.errors[0].startswith("HTTPError") else 200
+                    call.record_api_call(tool.api, status, ms * 0.9)
+                if failing:
+                    raise _AgentFailed(self._fill(r.choice(tool.errors)))
+                call.set_output({"items": r.randint(0, 20)})
+        except _AgentFailed:
+            pass  # the agent recovers from a failed tool and goes on
+
+    def run_session(self, user: str, queries: int) -> int:
+        """One user session; about one in five runs a multi-agent workflow. Returns how many."""
+        r = self.rng
+        session_id = f"sess-{uuid.UUID(int=r.getrandbits(128)).hex[:12]}"
+        with tracker.track_session(session_id=session_id, user_id=user, user_agent=r.choice(USER_AGENTS),
+                                   ip_address=f"10.{r.randint(0, 20)}.{r.randint(0, 255)}.{r.randint(1, 254)}"):
+            workflow = r.random() < 0.2
+            ran = int(workflow)
+            for _ in range(queries):
+                if workflow:
+                    kind = r.choice(list(WORKFLOWS))
+                    names = WORKFLOWS[kind]
+                    with tracker.track_workflow(workflow_type=kind, agents_involved=list(names)) as wf:
+                        for name in names:
+                            self.run_agent(next(a for a in AGENTS if a.name == name), None, None)
+                        wf.span.set_scores(user_satisfaction_score=round(r.uniform(2.5, 5.0), 1),
+                                           task_completion_rate=round(r.uniform(0.6, 1.0), 2))
+                    workflow = False
+                else:
+                    agent = r.choices(AGENTS, weights=[a.weight for a in AGENTS])[0]
+                    self.run_agent(agent, None, None)
+                self._wait(r.expovariate(1 / 20_000))  # the user reads and types
+        return ran
+
+
+def backfill(db_url: str, *, executions: int, days: float, seed: int | None = None,
+             progress: Callable[[int], None] | None = None) -> DemoResult:
+    """Write about ``executions`` agent runs spread over the last ``days`` days."""
+    started = time.perf_counter()
+    rng = random.Random(seed)
+    end_ns = time.time_ns()
+    start_ns = end_ns - int(days * 86_400e9)
+    clock = VirtualClock(start_ns)
+    incident_start = start_ns + int((days * 0.7) * 86_400e9)
+    writer = DemoWriter(rng, clock, (incident_start, incident_start + int(3 * 3600e9)))
+    tracker.configure(db_url=db_url, clock=clock, batch_size=5_000)
+    users = [f"user-{i:03d}" for i in range(1, 41)]
+    sessions = workflows = 0
+    # Sessions start at times drawn with a daily rhythm (busier in working hours, UTC).
+    while writer.executions < executions:
+        at = rng.uniform(start_ns, end_ns)
+        hour = (at / 3600e9) % 24
+        if rng.random() > 0.35 + 0.65 * math.exp(-((hour - 14) ** 2) / 18):
+            continue
+        clock.ns = int(at)
+        workflows += writer.run_session(rng.choice(users), rng.randint(1, 8))
+        sessions += 1
+        if progress:
+            progress(writer.executions)
+    tracker.flush(120)
+    tracker.shutdown(10)
+    tracker.configure(db_url=db_url)  # back to the real clock
+    return DemoResult(writer.executions, sessions, workflows, time.perf_counter() - started)
+
+
+def live(db_url: str, *, per_second: float = 3.0, seed: int | None = None,
+         should_stop: Callable[[], bool] = lambda: False) -> int:
+    """Keep writing executions as they happen until ``should_stop()``; returns how many.
+
+    Each run starts now; its simulated duration is laid out on a clock that starts at the
+    current time, so the window sees new rows every second without waiting for them.
+    """
+    rng = random.Random(seed)
+    clock = VirtualClock(time.time_ns())
+    writer = DemoWriter(rng, clock)
+    tracker.configure(db_url=db_url, flush_interval_s=0.5, clock=clock)
+    users = [f"user-{i:03d}" for i in range(1, 41)]
+    try:
+        while not should_stop():
+            clock.ns = time.time_ns()
+            agent = rng.choices(AGENTS, weights=[a.weight for a in AGENTS])[0]
+            writer.run_agent(agent, f"live-{rng.randint(1, 12)}", rng.choice(users))
+            tracker.flush(5)
+            time.sleep(min(2.0, rng.expovariate(per_second)))
+    finally:
+        tracker.shutdown(5)
+    return writer.executions

@@ -1,0 +1,47 @@
+"""`studio-analytics demo` writes realistic, reproducible data through the tracker."""
+
+from __future__ import annotations
+
+import pytest
+
+from studio_analytics.cli import run_cli
+from tests.tracker.conftest import raw
+
+
+def _summary(url: str) -> dict[str, object]:
+    return {
+        "by_agent_status": raw(url, "SELECT agent_name, status, count(*) FROM agent_execution_metrics GROUP BY 1, 2 ORDER BY 1, 2"),
+        "tools": raw(url, "SELECT tool_name, count(*) FROM tool_usage_metrics GROUP BY 1 ORDER BY 1"),
+        "sessions": raw(url, "SELECT count(*), sum(total_queries) FROM session_metrics"),
+    }
+
+
+def test_demo_is_realistic_and_reproducible(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = f"sqlite:///{tmp_path / 'a.sqlite3'}", f"sqlite:///{tmp_path / 'b.sqlite3'}"
+    assert run_cli(["demo", "--db", a, "--executions", "600", "--days", "3", "--seed", "7"]) == 0
+    assert run_cli(["demo", "--db", b, "--executions", "600", "--days", "3", "--seed", "7"]) == 0
+    assert _summary(a) == _summary(b)
+    executions = raw(a, "SELECT count(*) FROM agent_execution_metrics")[0][0]
+    assert 600 <= executions < 640
+    statuses = {s for _, s, _ in _summary(a)["by_agent_status"]}  # type: ignore[misc]
+    assert {"success", "failure", "timeout"} <= statuses
+    assert len({name for name, _, _ in _summary(a)["by_agent_status"]}) >= 10  # type: ignore[misc]
+    assert len(_summary(a)["tools"]) >= 10  # type: ignore[arg-type]
+    # sessions hold several queries; workflows link their executions
+    assert raw(a, "SELECT max(total_queries) FROM session_metrics")[0][0] >= 3
+    assert raw(a, "SELECT count(*) FROM workflow_metrics WHERE agent_count >= 2")[0][0] > 0
+    # repeated error messages with varying details, for grouping
+    assert raw(a, "SELECT count(DISTINCT error_message) FROM agent_execution_metrics WHERE status = 'failure'")[0][0] > 3
+    # history spans the requested days, with a latency spike in the incident window
+    first, last = raw(a, "SELECT min(start_time), max(start_time) FROM agent_execution_metrics")[0]
+    assert first < last
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_if_empty_leaves_existing_data_alone(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'm.sqlite3'}"
+    assert run_cli(["demo", "--db", url, "--executions", "50", "--if-empty", "--seed", "1"]) == 0
+    n = raw(url, "SELECT count(*) FROM agent_execution_metrics")[0][0]
+    assert run_cli(["demo", "--db", url, "--executions", "50", "--if-empty"]) == 0
+    assert raw(url, "SELECT count(*) FROM agent_execution_metrics")[0][0] == n
+    assert "already has" in capsys.readouterr().out
