@@ -1,5 +1,20 @@
 """Analytics layer: every figure the window shows, aggregated in SQL. No Qt."""
 
+from studio_analytics.analytics.agents import agent_usage
 from studio_analytics.analytics.health import database_health
+from studio_analytics.analytics.kpis import summary_kpis
+from studio_analytics.analytics.series import time_series
+from studio_analytics.analytics.snapshot import dashboard_snapshot
+from studio_analytics.analytics.timerange import previous_period, time_range
+from studio_analytics.analytics.tools import tool_usage
 
-__all__ = ["database_health"]
+__all__ = [
+    "agent_usage",
+    "dashboard_snapshot",
+    "database_health",
+    "previous_period",
+    "summary_kpis",
+    "time_range",
+    "time_series",
+    "tool_usage",
+]

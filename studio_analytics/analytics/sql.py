@@ -1,0 +1,66 @@
+"""SQL building blocks that differ between SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Integer, case, cast, func
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from studio_analytics.analytics.results import TimeRange
+from studio_analytics.db.models import FAILURE_VALUES, SUCCESS_VALUES, TIMEOUT_VALUES
+
+
+def in_range(column: Any, tr: TimeRange) -> ColumnElement[bool]:
+    return (column >= tr.start) & (column < tr.end)
+
+
+def is_success(status: Any) -> ColumnElement[int]:
+    return case((status.in_(SUCCESS_VALUES), 1), else_=0)
+
+
+def is_failure(status: Any) -> ColumnElement[int]:
+    return case((status.in_(FAILURE_VALUES), 1), else_=0)
+
+
+def is_timeout(status: Any) -> ColumnElement[int]:
+    return case((status.in_(TIMEOUT_VALUES), 1), else_=0)
+
+
+def is_finished(status: Any) -> ColumnElement[int]:
+    return case((status.in_(SUCCESS_VALUES + FAILURE_VALUES + TIMEOUT_VALUES), 1), else_=0)
+
+
+def bucket_epoch(conn: Connection, column: Any, size_s: int) -> ColumnElement[int]:
+    """The UTC-aligned bucket start of ``column`` in POSIX seconds."""
+    if conn.dialect.name == "sqlite":
+        # op("/") keeps SQLite's integer division (SQLAlchemy's "/" would be true division)
+        return cast(func.strftime("%s", column), Integer).op("/")(size_s) * size_s
+    return cast(func.floor(func.extract("epoch", column) / size_s) * size_s, Integer)
+
+
+def percentile_columns(conn: Connection, value: Any, group: Any, where: Any,
+                       fractions: tuple[float, ...]) -> Any:
+    """A subquery: ``group``, then one column ``p<NN>`` per fraction.
+
+    PostgreSQL: ``percentile_cont`` (linear interpolation). SQLite has no percentile
+    function: exact nearest-rank over a window (the smallest value whose rank reaches
+    ``fraction * n``), answered from the covering index.
+    """
+    from sqlalchemy import select
+
+    if conn.dialect.name == "postgresql":
+        cols = [func.percentile_cont(f).within_group(value.asc()).label(f"p{round(f * 100)}") for f in fractions]
+        return select(group.label("key"), *cols).where(where, value.isnot(None)).group_by(group).subquery()
+    ranked = select(
+        group.label("key"), value.label("v"),
+        func.row_number().over(partition_by=group, order_by=value).label("rn"),
+        func.count().over(partition_by=group).label("n"),
+    ).where(where, value.isnot(None)).subquery()
+    cols = [func.min(case((ranked.c.rn >= f * ranked.c.n, ranked.c.v))).label(f"p{round(f * 100)}") for f in fractions]
+    return select(ranked.c.key, *cols).group_by(ranked.c.key).subquery()
+
+
+def rate(part: float | int | None, whole: float | int | None) -> float | None:
+    return None if not whole else float(part or 0) / float(whole)

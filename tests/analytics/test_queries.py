@@ -1,0 +1,172 @@
+"""Each query against an independent computation in plain Python, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import math
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from sqlalchemy import insert
+
+from studio_analytics.analytics import (
+    agent_usage,
+    summary_kpis,
+    time_range,
+    time_series,
+    tool_usage,
+)
+from studio_analytics.analytics.timerange import bucket_starts, previous_period
+from studio_analytics.db.engine import create_db_engine
+from studio_analytics.db.models import AgentExecutionMetrics, ToolUsageMetrics
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+STATUSES = ["success"] * 7 + ["failure", "error", "timeout", "running"]
+
+
+def _make_rows(seed: int = 3) -> tuple[list[dict], list[dict]]:
+    rng = random.Random(seed)
+    execs, tools = [], []
+    for i in range(400):
+        start = NOW - timedelta(seconds=rng.uniform(0, 9 * 86_400))  # some fall before the 7-day range
+        status = rng.choice(STATUSES)
+        ex_id = uuid.uuid4()
+        execs.append(dict(
+            execution_id=ex_id, agent_name=rng.choice(["A", "B", "C"]), start_time=start,
+            end_time=start + timedelta(seconds=1), duration_ms=None if status == "running" else round(rng.lognormvariate(6, 1), 3),
+            status=status, tool_count=rng.randint(0, 3), retry_count=0, api_calls_count=1,
+            tokens_used=rng.randint(0, 500), session_id=f"s{i % 37}",
+        ))
+        for _ in range(rng.randint(0, 2)):
+            api = rng.choice([None, "google", "bing"])
+            tools.append(dict(
+                usage_id=uuid.uuid4(), tool_name=rng.choice(["search", "calc"]), execution_id=ex_id,
+                start_time=start, duration_ms=round(rng.uniform(1, 100), 3), status=rng.choice(["success", "failure"]),
+                external_api_called=api, api_status_code=None if api is None else rng.choice([200, 200, 429]),
+            ))
+    return execs, tools
+
+
+@pytest.fixture
+def data_url(db_url: str) -> tuple[str, list[dict], list[dict]]:
+    execs, tools = _make_rows()
+    engine = create_db_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(insert(AgentExecutionMetrics), execs)
+        conn.execute(insert(ToolUsageMetrics), tools)
+    engine.dispose()
+    return db_url, execs, tools
+
+
+def _in(rows: list[dict], start: datetime, end: datetime) -> list[dict]:
+    return [r for r in rows if start <= r["start_time"] < end]
+
+
+def _nearest_rank(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[max(0, math.ceil(q * len(values)) - 1)]
+
+
+def test_agent_usage_matches_python(data_url: tuple[str, list[dict], list[dict]]) -> None:
+    url, execs, _ = data_url
+    tr = time_range(preset="7d", now=NOW)
+    engine = create_db_engine(url, read_only=True)
+    with engine.connect() as conn:
+        usage = agent_usage(conn, tr)
+        by_fail = agent_usage(conn, tr, sort="failures", descending=False)
+    rows = _in(execs, tr.start, tr.end)
+    assert usage.total_executions == len(rows)
+    for row in usage.rows:
+        mine = [r for r in rows if r["agent_name"] == row.agent_name]
+        durations = [r["duration_ms"] for r in mine if r["duration_ms"] is not None]
+        ok = sum(r["status"] == "success" for r in mine)
+        failed = sum(r["status"] in ("failure", "error") for r in mine)
+        timeouts = sum(r["status"] == "timeout" for r in mine)
+        assert (row.executions, row.successes, row.failures, row.timeouts) == (len(mine), ok, failed, timeouts)
+        assert row.success_rate == pytest.approx(ok / (ok + failed + timeouts))
+        assert row.avg_duration_ms == pytest.approx(sum(durations) / len(durations))
+        assert row.total_tokens == sum(r["tokens_used"] for r in mine)
+        assert row.total_tool_calls == sum(r["tool_count"] for r in mine)
+        if engine.dialect.name == "postgresql":
+            assert row.p95_duration_ms == pytest.approx(float(np.percentile(durations, 95)))
+        else:
+            assert row.p95_duration_ms == pytest.approx(_nearest_rank(durations, 0.95))
+            assert row.p50_duration_ms == pytest.approx(_nearest_rank(durations, 0.50))
+        assert row.last_used == max(r["start_time"] for r in mine)
+    assert [r.executions for r in usage.rows] == sorted((r.executions for r in usage.rows), reverse=True)
+    assert [r.failures for r in by_fail.rows] == sorted(r.failures for r in by_fail.rows)
+    engine.dispose()
+
+
+def test_tool_usage_matches_python(data_url: tuple[str, list[dict], list[dict]]) -> None:
+    url, execs, tools = data_url
+    tr = time_range(preset="7d", now=NOW)
+    engine = create_db_engine(url, read_only=True)
+    with engine.connect() as conn:
+        usage = tool_usage(conn, tr)
+    rows = _in(tools, tr.start, tr.end)
+    agent_of = {e["execution_id"]: e["agent_name"] for e in execs}
+    assert usage.total_calls == len(rows)
+    for row in usage.rows:
+        mine = [r for r in rows if r["tool_name"] == row.tool_name]
+        api = [r for r in mine if r["external_api_called"]]
+        api_err = [r for r in api if r["api_status_code"] >= 400 or r["status"] == "failure"]
+        assert row.calls == len(mine) and row.api_calls == len(api)
+        assert row.api_error_rate == pytest.approx(len(api_err) / len(api))
+        assert set(row.external_apis) == {r["external_api_called"] for r in api}
+        counts: dict[str, int] = {}
+        for r in mine:
+            counts[agent_of[r["execution_id"]]] = counts.get(agent_of[r["execution_id"]], 0) + 1
+        assert row.top_agents[0][1] == max(counts.values())
+    engine.dispose()
+
+
+def test_kpis_and_series_match_python(data_url: tuple[str, list[dict], list[dict]]) -> None:
+    url, execs, _ = data_url
+    tr = time_range(preset="7d", now=NOW)
+    engine = create_db_engine(url, read_only=True)
+    with engine.connect() as conn:
+        kpis = summary_kpis(conn, tr)
+        series = time_series(conn, tr)
+    rows, prev = _in(execs, tr.start, tr.end), _in(execs, previous_period(tr).start, tr.start)
+    assert kpis.total_executions == len(rows)
+    assert kpis.queries_per_hour.value == pytest.approx(len(rows) / 168)
+    assert kpis.queries_per_hour.previous == pytest.approx(len(prev) / 168)
+    assert kpis.active_sessions.value == len({r["session_id"] for r in rows})
+    finished = [r for r in rows if r["status"] != "running"]
+    assert kpis.success_rate.value == pytest.approx(sum(r["status"] == "success" for r in finished) / len(finished))
+    assert series.executions.sum() == len(rows)
+    assert series.failures.sum() == sum(r["status"] in ("failure", "error", "timeout") for r in rows)
+    starts = bucket_starts(tr)
+    assert len(series.bucket_starts) == len(starts)
+    for i, b in enumerate(starts):
+        n = sum(b <= r["start_time"].timestamp() < b + 3600 for r in rows)
+        assert series.executions[i] == n
+    engine.dispose()
+
+
+def test_empty_database(db_url: str) -> None:
+    tr = time_range(days=1, now=NOW)
+    engine = create_db_engine(db_url, read_only=True)
+    with engine.connect() as conn:
+        assert agent_usage(conn, tr).rows == () and tool_usage(conn, tr).rows == ()
+        kpis = summary_kpis(conn, tr)
+        series = time_series(conn, tr)
+    assert kpis.total_executions == 0 and kpis.success_rate.value is None and kpis.queries_per_hour.change is None
+    assert series.executions.sum() == 0 and np.isnan(series.p95_duration_ms).all()
+    engine.dispose()
+
+
+def test_time_range_edges_and_timezones() -> None:
+    tr = time_range(start_date="2026-11-01T00:00:00+02:00", end_date="2026-11-02", now=NOW)
+    assert tr.start == datetime(2026, 10, 31, 22, tzinfo=UTC) and tr.end == datetime(2026, 11, 2, tzinfo=UTC)
+    assert tr.bucket.value == "hour"
+    assert time_range(preset="30d", now=NOW).bucket.value == "day"
+    assert time_range(days=0.1, now=NOW).bucket.value == "minute"
+    assert previous_period(tr).end == tr.start
+    with pytest.raises(ValueError):
+        time_range(start_date="2026-11-02", end_date="2026-11-01")
+    with pytest.raises(ValueError):
+        time_range(preset="2w")
