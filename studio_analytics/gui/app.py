@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import traceback
 from types import TracebackType
@@ -37,17 +38,39 @@ def run_gui(args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("studio-analytics")
     app.setOrganizationName("studio-analytics")
-    window = MainWindow(url)
-    window.resize(*_parse_size(getattr(args, "size", None)))
+    home = os.environ.get("STUDIO_ANALYTICS_HOME")
+    if home:  # tests and development keep window state out of the user's settings
+        from PySide6.QtCore import QSettings
+
+        QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+        QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, os.path.join(home, "settings"))
+    from PySide6.QtCore import QSettings
+
+    settings = QSettings()
+    preset = getattr(args, "time_range", None) or str(settings.value("window/range", "7d"))
+    window = MainWindow(url, range_preset=preset)
+    geometry = settings.value("window/geometry")
+    if geometry is not None and not getattr(args, "size", None):
+        window.restoreGeometry(geometry)
+    else:
+        window.resize(*_parse_size(getattr(args, "size", None)))
+    if getattr(args, "tab", None):
+        window.show_tab(args.tab)
     screenshot = getattr(args, "screenshot", None)
     if screenshot:
-        def save(_health: object) -> None:
-            window.refresh_finished.disconnect(save)
+        from PySide6.QtCore import QTimer
+
+        def grab() -> None:
             ok = window.grab().save(screenshot)
             if not ok:
                 log.error("could not write %s", screenshot)
             window.close()
             app.exit(0 if ok else 1)
+
+        def save(_health: object) -> None:
+            window.refresh_finished.disconnect(save)
+            # Let layouts settle (axis widths follow their labels) before the picture.
+            QTimer.singleShot(300, grab)
 
         window.refresh_finished.connect(save)
     window.show()

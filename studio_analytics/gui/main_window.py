@@ -1,118 +1,167 @@
-"""MainWindow: database state, polled in the background and refreshed live."""
+"""MainWindow: toolbar, tabs, banner and status bar around one background poll worker."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from PySide6.QtCore import QTimer, Signal
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtCore import QSettings, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
-    QFormLayout,
-    QHeaderView,
+    QCheckBox,
+    QComboBox,
     QLabel,
     QMainWindow,
-    QTableView,
+    QTabWidget,
+    QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
-from studio_analytics.analytics.results import Health
-from studio_analytics.gui.models.row_count_table_model import RowCountTableModel
+from studio_analytics.analytics.results import DashboardSnapshot, Health
+from studio_analytics.gui.charts import follow_palette
+from studio_analytics.gui.charts.bar_chart import HorizontalBarChart
+from studio_analytics.gui.models.agent_table_model import AgentTableModel
+from studio_analytics.gui.models.tool_table_model import ToolTableModel
 from studio_analytics.gui.views.banner import Banner
-from studio_analytics.gui.workers.poll_worker import PollThread
+from studio_analytics.gui.views.database_view import DatabaseView
+from studio_analytics.gui.views.overview_view import OverviewView
+from studio_analytics.gui.views.usage_view import UsageView
+from studio_analytics.gui.workers.poll_worker import PollRequest, PollResult, PollThread
 
 DEFAULT_REFRESH_MS = 30_000
 MAX_BACKOFF_MS = 60_000
+RANGES = ("24h", "7d", "30d")
+TABS = ("overview", "agents", "tools", "database")
 
 
 class MainWindow(QMainWindow):
-    refresh_finished = Signal(object)  # Health, after the window has shown it
+    refresh_finished = Signal(object)  # Health, after the window has shown the result
 
-    def __init__(self, url: str, *, refresh_ms: int = DEFAULT_REFRESH_MS) -> None:
+    def __init__(self, url: str, *, refresh_ms: int = DEFAULT_REFRESH_MS, range_preset: str = "7d") -> None:
         super().__init__()
+        follow_palette()
         self.url = url
         self.setWindowTitle("studio-analytics")
         self._generation = 0
         self._refresh_ms = refresh_ms
         self._failures = 0
+        self._agent_sort: tuple[str, bool] = ("executions", True)
+        self._tool_sort: tuple[str, bool] = ("calls", True)
         self.last_health: Health | None = None
+        self.last_snapshot: DashboardSnapshot | None = None
+
+        self.range_box = QComboBox()
+        self.range_box.addItems(["Last 24 hours", "Last 7 days", "Last 30 days"])
+        self.range_box.setCurrentIndex(RANGES.index(range_preset) if range_preset in RANGES else 1)
+        self.range_box.currentIndexChanged.connect(lambda _i: self.refresh())
+        self.auto_refresh = QCheckBox("Auto-refresh (30 s)")
+        self.auto_refresh.setChecked(True)
+        self.auto_refresh.toggled.connect(self._auto_refresh_toggled)
+        toolbar = QToolBar("Main")
+        toolbar.setObjectName("MainToolbar")
+        toolbar.addWidget(QLabel(" Range "))
+        toolbar.addWidget(self.range_box)
+        refresh = QAction("Refresh", self)
+        refresh.setShortcut("F5")
+        refresh.triggered.connect(self.refresh)
+        toolbar.addAction(refresh)
+        toolbar.addWidget(self.auto_refresh)
+        self.addToolBar(toolbar)
 
         self.banner = Banner()
-        self.url_label = QLabel()
-        self.schema_label = QLabel()
-        self.size_label = QLabel()
-        self.newest_label = QLabel()
-        self.counts_model = RowCountTableModel()
-        self.counts_view = QTableView()
-        self.counts_view.setModel(self.counts_model)
-        self.counts_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.counts_view.verticalHeader().hide()
-
-        form = QFormLayout()
-        form.addRow("Database", self.url_label)
-        form.addRow("Schema", self.schema_label)
-        form.addRow("Size", self.size_label)
-        form.addRow("Newest execution", self.newest_label)
+        self.overview = OverviewView()
+        self.agents = UsageView(AgentTableModel(), HorizontalBarChart("Runs per agent", "runs", "#1e88e5"),
+                                lambda rows: ([r.agent_name for r in rows], [r.executions for r in rows]))
+        self.tools = UsageView(ToolTableModel(), HorizontalBarChart("Calls per tool", "calls"),
+                               lambda rows: ([r.tool_name for r in rows], [r.calls for r in rows]))
+        self.database = DatabaseView()
+        self.agents.model.sort_requested.connect(self._sort_agents)
+        self.tools.model.sort_requested.connect(self._sort_tools)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.overview, "Overview")
+        self.tabs.addTab(self.agents, "Agents")
+        self.tabs.addTab(self.tools, "Tools")
+        self.tabs.addTab(self.database, "Database")
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.addWidget(self.banner)
-        layout.addLayout(form)
-        layout.addWidget(self.counts_view)
+        layout.addWidget(self.tabs, stretch=1)
         self.setCentralWidget(central)
         self.statusBar().showMessage("Connecting…")
 
         self.poller = PollThread(self)
-        self.poller.worker.health_ready.connect(self._on_health)
+        self.poller.worker.refreshed.connect(self._on_result)
         self.timer = QTimer(self)
         self.timer.setSingleShot(True)
         self.timer.timeout.connect(self.refresh)
         self.refresh()
 
+    # -- actions ----------------------------------------------------------------------
+    @property
+    def range_preset(self) -> str:
+        return RANGES[self.range_box.currentIndex()]
+
+    def show_tab(self, name: str) -> None:
+        if name in TABS:
+            self.tabs.setCurrentIndex(TABS.index(name))
+
     def refresh(self) -> None:
         self._generation += 1
-        self.poller.poll_requested.emit(self._generation, self.url)
+        self.poller.poll_requested.emit(PollRequest(
+            self._generation, self.url, self.range_preset, self._agent_sort, self._tool_sort,
+        ))
 
-    def _on_health(self, generation: int, health: Health, seconds: float) -> None:
-        if generation != self._generation:
+    def _sort_agents(self, field: str, descending: bool) -> None:
+        self._agent_sort = (field, descending)
+        self.refresh()
+
+    def _sort_tools(self, field: str, descending: bool) -> None:
+        self._tool_sort = (field, descending)
+        self.refresh()
+
+    def _auto_refresh_toggled(self, on: bool) -> None:
+        if on:
+            self.timer.start(self._refresh_ms)
+        else:
+            self.timer.stop()
+
+    # -- results ----------------------------------------------------------------------
+    def _on_result(self, result: PollResult) -> None:
+        if result.generation != self._generation:
             return  # a newer request is on its way
+        health = result.health
+        self.database.show_health(health)
         if health.ok:
             self._failures = 0
             self.banner.hide()
             self.last_health = health
-            self.url_label.setText(health.url)
-            self.schema_label.setText(f"{health.schema_kind} (revision {health.schema_revision or '—'})")
-            self.size_label.setText(_size(health.database_size_bytes))
-            self.newest_label.setText(_when(health.newest_row_time))
-            self.counts_model.set_counts(health.row_counts)
-            self.centralWidget().setEnabled(True)
+            self.tabs.setEnabled(True)
+            if result.snapshot is not None:
+                self.last_snapshot = result.snapshot
+                self.overview.show_snapshot(result.snapshot)
+                self.agents.show_rows(result.snapshot.agents.rows)
+                self.tools.show_rows(result.snapshot.tools.rows)
             delay = self._refresh_ms
         else:
             self._failures += 1
             self.banner.show_problem(health.message, health.hint)
-            self.url_label.setText(health.url)
-            self.counts_view.setEnabled(self.last_health is None)  # grey out stale data
+            # The last data stays visible, greyed, until the database answers again.
+            self.tabs.setEnabled(self.last_health is None)
             delay = min(1000 * 2 ** min(self._failures - 1, 6), MAX_BACKOFF_MS)
         now = datetime.now().strftime("%H:%M:%S")
-        state = "connected" if health.ok else "disconnected"
-        self.statusBar().showMessage(f"{state} · refreshed {now} · queries {seconds * 1000:.0f} ms")
-        self.timer.start(delay)
+        parts = ["connected" if health.ok else "disconnected", f"refreshed {now}",
+                 f"queries {result.seconds * 1000:.0f} ms"]
+        if health.ok and health.row_counts:
+            parts.append(f"{health.row_counts.get('agent_execution_metrics', 0):,} executions")
+        self.statusBar().showMessage(" · ".join(parts))
+        if self.auto_refresh.isChecked() or not health.ok:
+            self.timer.start(delay)
         self.refresh_finished.emit(health)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.timer.stop()
         self.poller.stop()
+        settings = QSettings()
+        settings.setValue("window/geometry", self.saveGeometry())
+        settings.setValue("window/range", self.range_preset)
         super().closeEvent(event)
-
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return "—"
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n}"
-
-
-def _when(t: datetime | None) -> str:
-    return "no executions yet" if t is None else t.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")

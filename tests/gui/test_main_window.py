@@ -37,7 +37,7 @@ def test_shows_row_counts_from_a_worker_thread(qtbot, sqlite_db_url: str) -> Non
         pass
     health = blocker.args[0]
     assert health.ok and health.row_counts["agent_execution_metrics"] == 3
-    model = win.counts_model
+    model = win.database.counts_model
     assert model.index(0, RowCountTableModel.COL_ROWS).data() == "3"
     assert win.banner.isHidden()
     assert win.poller.thread is not QThread.currentThread()

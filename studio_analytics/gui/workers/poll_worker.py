@@ -4,40 +4,66 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from studio_analytics.analytics import database_health
-from studio_analytics.analytics.results import Health
+from studio_analytics.analytics import dashboard_snapshot, database_health, time_range
+from studio_analytics.analytics.results import DashboardSnapshot, Health
 from studio_analytics.db.engine import get_engine, safe_url, translate_error
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class PollRequest:
+    generation: int
+    url: str
+    range_preset: str = "7d"
+    agent_sort: tuple[str, bool] = ("executions", True)
+    tool_sort: tuple[str, bool] = ("calls", True)
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    generation: int
+    health: Health
+    snapshot: DashboardSnapshot | None
+    seconds: float
+
+
 class PollWorker(QObject):
     """Lives in a QThread; every request carries a generation so stale replies can be dropped."""
 
-    health_ready = Signal(int, object, float)  # generation, Health, query seconds
+    refreshed = Signal(object)  # PollResult
 
-    @Slot(int, str)
-    def poll(self, generation: int, url: str) -> None:
+    @Slot(object)
+    def poll(self, request: PollRequest) -> None:
         started = time.perf_counter()
+        snapshot = None
         try:
-            health = database_health(get_engine(url, read_only=True), url)
-        except Exception as e:  # noqa: BLE001 - engine creation itself can fail (missing file)
-            err = translate_error(e, url)
+            engine = get_engine(request.url, read_only=True)
+            health = database_health(engine, request.url)
+            if health.ok:
+                with engine.connect() as conn:
+                    snapshot = dashboard_snapshot(
+                        conn, time_range(preset=request.range_preset), generation=request.generation,
+                        agent_sort=request.agent_sort, tool_sort=request.tool_sort,
+                    )
+        except Exception as e:  # noqa: BLE001 - every failure becomes a banner, never a crash
+            err = translate_error(e, request.url)
             health = Health(
-                ok=False, dialect="", url=safe_url(url), schema_kind="unknown", schema_revision=None,
+                ok=False, dialect="", url=safe_url(request.url), schema_kind="unknown", schema_revision=None,
                 row_counts={}, database_size_bytes=None, newest_row_time=None,
                 message=err.message, hint=err.hint,
             )
-        self.health_ready.emit(generation, health, time.perf_counter() - started)
+        self.refreshed.emit(PollResult(request.generation, health, snapshot, time.perf_counter() - started))
 
 
 class PollThread(QObject):
     """Owns the worker's QThread: started once, stopped and joined on quit."""
 
-    poll_requested = Signal(int, str)
+    poll_requested = Signal(object)  # PollRequest
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -49,7 +75,7 @@ class PollThread(QObject):
         self.thread.finished.connect(self.worker.deleteLater)
         self.thread.start()
 
-    def stop(self, timeout_ms: int = 5000) -> bool:
+    def stop(self, timeout_ms: int = 10_000) -> bool:
         if not self.thread.isRunning():
             return True
         self.thread.quit()

@@ -1,0 +1,22 @@
+"""Agents tab table: one row per agent (AgentUsageRow)."""
+
+from __future__ import annotations
+
+from studio_analytics.gui.models.row_table_model import Column, RowTableModel, count, ms, pct, when
+
+
+class AgentTableModel(RowTableModel):
+    COLUMNS = (
+        Column("Agent", "agent_name", str, numeric=False),
+        Column("Runs", "executions", count),
+        Column("Success", "success_rate", pct),
+        Column("Failures", "failures", count),
+        Column("Timeouts", "timeouts", count),
+        Column("Avg", "avg_duration_ms", ms),
+        Column("p50", "p50_duration_ms", ms),
+        Column("p95", "p95_duration_ms", ms),
+        Column("p99", "p99_duration_ms", ms),
+        Column("Tool calls", "total_tool_calls", count),
+        Column("Tokens", "total_tokens", count),
+        Column("Last used", "last_used", when),
+    )

@@ -1,0 +1,86 @@
+"""A read-only table over frozen result rows; clicking a header asks for a new query."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    header: str
+    field: str
+    fmt: Callable[[Any], str] = str
+    numeric: bool = True
+    sortable: bool = True
+
+
+def ms(v: float | None) -> str:
+    if v is None:
+        return "—"
+    return f"{v / 1000:,.2f} s" if v >= 10_000 else f"{v:,.0f} ms" if v >= 10 else f"{v:.2f} ms"
+
+
+def pct(v: float | None) -> str:
+    return "—" if v is None else f"{v * 100:.1f}%"
+
+
+def count(v: int | None) -> str:
+    return "—" if v is None else f"{v:,}"
+
+
+def when(v: datetime | None) -> str:
+    return "—" if v is None else v.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+class RowTableModel(QAbstractTableModel):
+    """Rows come sorted from the database; ``sort()`` only emits ``sort_requested``."""
+
+    sort_requested = Signal(str, bool)  # field, descending
+    COLUMNS: Sequence[Column] = ()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rows: list[Any] = []
+
+    def set_rows(self, rows: Sequence[Any]) -> None:
+        self.beginResetModel()
+        self._rows = list(rows)
+        self.endResetModel()
+
+    def row_at(self, row: int) -> Any:
+        return self._rows[row]
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not (0 <= index.row() < len(self._rows)):
+            return None
+        column = self.COLUMNS[index.column()]
+        value = getattr(self._rows[index.row()], column.field)
+        if role == Qt.ItemDataRole.DisplayRole:
+            return column.fmt(value)
+        if role == Qt.ItemDataRole.TextAlignmentRole and column.numeric:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.UserRole:
+            return value
+        return None
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.COLUMNS[section].header
+        return None
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        if 0 <= column < len(self.COLUMNS) and self.COLUMNS[column].sortable:
+            self.sort_requested.emit(self.COLUMNS[column].field, order == Qt.SortOrder.DescendingOrder)

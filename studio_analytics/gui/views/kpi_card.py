@@ -1,0 +1,42 @@
+"""KpiCard: one figure, and how it changed against the previous period."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout
+
+from studio_analytics.analytics.results import KpiValue
+
+GOOD, BAD, NEUTRAL = "#2e7d32", "#c62828", "palette(mid)"
+
+
+class KpiCard(QFrame):
+    def __init__(self, title: str, formatter: Callable[[float], str], *, higher_is_better: bool = True) -> None:
+        super().__init__()
+        self.setObjectName("KpiCard")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.formatter = formatter
+        self.higher_is_better = higher_is_better
+        self.title = QLabel(title)
+        self.value = QLabel("—")
+        font = self.value.font()
+        font.setPointSizeF(font.pointSizeF() * 1.9)
+        font.setBold(True)
+        self.value.setFont(font)
+        self.change = QLabel(" ")
+        layout = QVBoxLayout(self)
+        for w in (self.title, self.value, self.change):
+            layout.addWidget(w)
+
+    def set_value(self, kpi: KpiValue) -> None:
+        self.value.setText("—" if kpi.value is None else self.formatter(kpi.value))
+        change = kpi.change
+        if change is None:
+            self.change.setText("no previous period" if kpi.previous in (None, 0) else " ")
+            self.change.setStyleSheet(f"color: {NEUTRAL};")
+            return
+        arrow = "▲" if change > 0 else "▼" if change < 0 else "■"
+        good = (change > 0) == self.higher_is_better or change == 0
+        self.change.setText(f"{arrow} {abs(change) * 100:.1f}% vs previous period")
+        self.change.setStyleSheet(f"color: {GOOD if good else BAD};")

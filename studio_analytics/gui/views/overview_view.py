@@ -1,0 +1,48 @@
+"""Overview tab: KPI cards, executions/failures and latency over time, agent and tool mix."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QVBoxLayout, QWidget
+
+from studio_analytics.analytics.results import DashboardSnapshot
+from studio_analytics.gui.charts.bar_chart import HorizontalBarChart
+from studio_analytics.gui.charts.doughnut_chart import DoughnutChart
+from studio_analytics.gui.charts.time_chart import ExecutionsChart, LatencyChart
+from studio_analytics.gui.models.row_table_model import ms
+from studio_analytics.gui.views.kpi_card import KpiCard
+
+
+class OverviewView(QWidget):
+    def __init__(self) -> None:
+        super().__init__()
+        self.active_sessions = KpiCard("Active sessions", lambda v: f"{v:,.0f}")
+        self.queries_per_hour = KpiCard("Queries per hour", lambda v: f"{v:,.1f}")
+        self.response_time = KpiCard("Average response time", ms, higher_is_better=False)
+        self.success_rate = KpiCard("Success rate", lambda v: f"{v * 100:.1f}%")
+        cards = QHBoxLayout()
+        for card in (self.active_sessions, self.queries_per_hour, self.response_time, self.success_rate):
+            cards.addWidget(card)
+        self.executions_chart = ExecutionsChart()
+        self.latency_chart = LatencyChart()
+        self.agent_doughnut = DoughnutChart("Agent usage")
+        self.tool_bars = HorizontalBarChart("Tool usage frequency", "calls")
+        grid = QGridLayout()
+        grid.addWidget(self.executions_chart, 0, 0)
+        grid.addWidget(self.latency_chart, 0, 1)
+        grid.addWidget(self.agent_doughnut, 1, 0)
+        grid.addWidget(self.tool_bars, 1, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(cards)
+        layout.addLayout(grid, stretch=1)
+
+    def show_snapshot(self, snap: DashboardSnapshot) -> None:
+        k = snap.kpis
+        self.active_sessions.set_value(k.active_sessions)
+        self.queries_per_hour.set_value(k.queries_per_hour)
+        self.response_time.set_value(k.avg_response_time_ms)
+        self.success_rate.set_value(k.success_rate)
+        self.executions_chart.set_series(snap.series)
+        self.latency_chart.set_series(snap.series)
+        self.agent_doughnut.set_values([r.agent_name for r in snap.agents.rows], [r.executions for r in snap.agents.rows])
+        top = sorted(snap.tools.rows, key=lambda r: -r.calls)[:12]
+        self.tool_bars.set_bars([r.tool_name for r in top], [r.calls for r in top])
