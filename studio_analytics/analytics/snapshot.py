@@ -8,23 +8,41 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Connection
 
 from studio_analytics.analytics.agents import agent_usage
+from studio_analytics.analytics.errors import error_analysis
 from studio_analytics.analytics.kpis import summary_kpis
 from studio_analytics.analytics.results import DashboardSnapshot, TimeRange
 from studio_analytics.analytics.series import time_series
+from studio_analytics.analytics.sessions import session_activity
 from studio_analytics.analytics.tools import tool_usage
+from studio_analytics.analytics.workflows import workflow_performance
 
 
 def dashboard_snapshot(conn: Connection, tr: TimeRange, *, generation: int,
                        tabs: frozenset[str] = frozenset({"overview"}),
                        agent_sort: tuple[str, bool] = ("executions", True),
-                       tool_sort: tuple[str, bool] = ("calls", True)) -> DashboardSnapshot:
+                       tool_sort: tuple[str, bool] = ("calls", True),
+                       sorts: dict[str, tuple[str, bool]] | None = None) -> DashboardSnapshot:
+    """KPIs, series, agents and tools always (the overview needs them); workflows,
+    errors and sessions only when their tab is in ``tabs``."""
     started = time.perf_counter()
     kpis = summary_kpis(conn, tr)
     series = time_series(conn, tr)
     agents = agent_usage(conn, tr, sort=agent_sort[0], descending=agent_sort[1])
     tools = tool_usage(conn, tr, sort=tool_sort[0], descending=tool_sort[1])
+    sorts = dict(sorts or {})
+    workflows = errors = sessions = None
+    if "workflows" in tabs:
+        field, desc = sorts.get("workflows", ("runs", True))
+        workflows = workflow_performance(conn, tr, sort=field, descending=desc)
+    if "errors" in tabs:
+        field, desc = sorts.get("errors", ("count", True))
+        errors = error_analysis(conn, tr, sort=field, descending=desc)
+    if "sessions" in tabs:
+        field, desc = sorts.get("sessions", ("start_time", True))
+        sessions = session_activity(conn, tr, sort=field, descending=desc)
     return DashboardSnapshot(
         generation=generation, time_range=tr, taken_at=datetime.now(UTC),
         query_ms=(time.perf_counter() - started) * 1000,
         kpis=kpis, series=series, agents=agents, tools=tools,
+        workflows=workflows, errors=errors, sessions=sessions,
     )

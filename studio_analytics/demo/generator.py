@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import math
 import random
 import time
@@ -47,8 +48,17 @@ class DemoResult:
     seconds: float
 
 
-class _AgentFailed(Exception):
-    pass
+_ERROR_TYPES: dict[str, type[Exception]] = {}
+
+
+def demo_error(message: str) -> Exception:
+    """An exception whose type and text read like the real thing ("HTTPError: 429 ...")."""
+    name, _, text = message.partition(": ")
+    builtin = getattr(builtins, name, None)
+    if isinstance(builtin, type) and issubclass(builtin, Exception):
+        return builtin(text)
+    cls = _ERROR_TYPES.setdefault(name, type(name, (Exception,), {"__module__": "demo"}))
+    return cls(text)
 
 
 class DemoWriter:
@@ -81,7 +91,8 @@ class DemoWriter:
                                hex=uuid.UUID(int=r.getrandbits(128)).hex[:12], city=r.choice(CITIES),
                                year=r.choice((2024, 2025, 2026)))
 
-    def run_agent(self, agent: AgentProfile, session_id: str | None, user_id: str | None) -> None:
+    def run_agent(self, agent: AgentProfile, session_id: str | None, user_id: str | None) -> bool:
+        """One agent run; False when it failed or timed out."""
         r = self.rng
         boost = 6.0 if self._in_incident() else 1.0
         try:
@@ -93,7 +104,9 @@ class DemoWriter:
                 for tool_name in agent.tools:
                     if r.random() < 0.25:
                         continue  # agents do not always need every tool
-                    self._run_tool(tool_name, boost)
+                    error = self._run_tool(tool_name, boost)
+                    if error is not None and r.random() < 0.35:
+                        raise demo_error(error)  # the agent gives up on a failed tool
                     self._wait(self._latency(agent.median_ms, agent.sigma) * 0.1)
                 run.record_tokens(r.randint(*agent.tokens))
                 run.record_api_call("openai", 200, self._latency(agent.median_ms, agent.sigma) * 0.5)
@@ -104,30 +117,34 @@ class DemoWriter:
                     self._wait(30_000)
                     raise TimeoutError(f"agent exceeded its 30 s budget after {r.randint(3, 9)} steps")
                 if r.random() < agent.failure_rate * boost:
-                    raise _AgentFailed(self._fill(r.choice(agent.errors or AGENT_ERRORS)))
+                    raise demo_error(self._fill(r.choice(agent.errors or AGENT_ERRORS)))
                 run.set_response(f"Done: {agent.name} answered with {r.randint(1, 12)} findings.")
-        except (_AgentFailed, TimeoutError):
-            pass
+            return True
+        except Exception:  # noqa: BLE001 - the demo's own failures, recorded by the tracker
+            return False
         finally:
             self.executions += 1
 
-    def _run_tool(self, name: str, boost: float) -> None:
+    def _run_tool(self, name: str, boost: float) -> str | None:
+        """One tool call; returns its error message when it failed."""
         tool = TOOLS[name]
         r = self.rng
-        failing = r.random() < tool.failure_rate * boost and tool.errors
+        failing = bool(r.random() < tool.failure_rate * boost and tool.errors)
+        message = self._fill(r.choice(tool.errors)) if failing else None
         try:
             with tracker.track_tool_usage(tool_name=name, input_data={"query": self._fill("{word} {n}")},
                                           external_api_called=tool.api) as call:
                 ms = self._latency(tool.median_ms, tool.sigma)
                 self._wait(ms)
                 if tool.api:
-                    status = int(self._fill(r.choice(tool.errors)).split()[1]) if failing and tool.errors[0].startswith("HTTPError") else 200
-                    call.record_api_call(tool.api, status, ms * 0.9)
-                if failing:
-                    raise _AgentFailed(self._fill(r.choice(tool.errors)))
+                    code = message.split()[1] if message and message.startswith("HTTPError") else "200"
+                    call.record_api_call(tool.api, int(code) if code.isdigit() else 500, ms * 0.9)
+                if message:
+                    raise demo_error(message)
                 call.set_output({"items": r.randint(0, 20)})
-        except _AgentFailed:
-            pass  # the agent recovers from a failed tool and goes on
+        except Exception:  # noqa: BLE001 - recorded on the tool row; the agent decides what to do
+            return message
+        return None
 
     def run_session(self, user: str, queries: int) -> int:
         """One user session; about one in five runs a multi-agent workflow. Returns how many."""
@@ -141,11 +158,15 @@ class DemoWriter:
                 if workflow:
                     kind = r.choice(list(WORKFLOWS))
                     names = WORKFLOWS[kind]
-                    with tracker.track_workflow(workflow_type=kind, agents_involved=list(names)) as wf:
-                        for name in names:
-                            self.run_agent(next(a for a in AGENTS if a.name == name), None, None)
-                        wf.span.set_scores(user_satisfaction_score=round(r.uniform(2.5, 5.0), 1),
-                                           task_completion_rate=round(r.uniform(0.6, 1.0), 2))
+                    try:
+                        with tracker.track_workflow(workflow_type=kind, agents_involved=list(names)) as wf:
+                            ok = all([self.run_agent(next(a for a in AGENTS if a.name == n), None, None) for n in names])
+                            wf.span.set_scores(user_satisfaction_score=round(r.uniform(3.0 if ok else 1.0, 5.0), 1),
+                                               task_completion_rate=round(r.uniform(0.6, 1.0) if ok else r.uniform(0.1, 0.6), 2))
+                            if not ok:
+                                raise RuntimeError(f"workflow {kind} incomplete: an agent failed")
+                    except RuntimeError:
+                        pass
                     workflow = False
                 else:
                     agent = r.choices(AGENTS, weights=[a.weight for a in AGENTS])[0]

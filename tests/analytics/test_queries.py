@@ -170,3 +170,49 @@ def test_time_range_edges_and_timezones() -> None:
         time_range(start_date="2026-11-02", end_date="2026-11-01")
     with pytest.raises(ValueError):
         time_range(preset="2w")
+
+
+def test_error_signatures_fold_the_details() -> None:
+    from studio_analytics.analytics import error_signature
+
+    a = error_signature("HTTPError: 404 Client Error: Not Found for url https://api.github.com/page/17")
+    b = error_signature("HTTPError: 404 Client Error: Not Found for url https://news.ycombinator.com/page/3")
+    assert a == b == "HTTPError: <n> Client Error: Not Found for url <url>"
+    assert error_signature("KeyError: 'account_991'") == error_signature("KeyError: 'x'") == "KeyError: '<v>'"
+    assert error_signature("no id 0a1b2c3d-0000-4000-8000-00000000abcd here") == "no id <id> here"
+    assert error_signature(None) == "(no message)"
+
+
+def test_error_sessions_workflows_match_python(db_url: str) -> None:
+    from studio_analytics import tracker
+    from studio_analytics.analytics import error_analysis, session_activity, workflow_performance
+
+    tracker.configure(db_url=db_url)
+    for i in range(30):
+        with tracker.track_session(session_id=f"s{i % 4}", user_id=f"u{i % 3}"), \
+                tracker.track_workflow(workflow_type="wf" if i % 2 else "other", agents_involved=["A", "B"]):
+            try:
+                with tracker.track_agent_execution(agent_name="A" if i % 3 else "B"):
+                    if i % 5 == 0:
+                        raise KeyError(f"account_{i}")
+            except KeyError:
+                pass
+    assert tracker.flush(20)
+    tracker.shutdown(5)
+    tr = time_range(days=1)
+    engine = create_db_engine(db_url, read_only=True)
+    with engine.connect() as conn:
+        errors = error_analysis(conn, tr)
+        sessions = session_activity(conn, tr)
+        workflows = workflow_performance(conn, tr)
+    engine.dispose()
+    (group,) = errors.groups
+    assert group.signature == "KeyError: '<v>'" and group.count == 6 and group.share == 1.0
+    assert group.top_agent == "A" and errors.total_failures == 6  # i = 5, 10, 20, 25 ran agent A
+    assert errors.error_rate == pytest.approx(6 / 30)
+    assert sessions.total_sessions == 4 and sessions.sessions_started.sum() == 4
+    assert sum(r.total_queries for r in sessions.recent) == 30
+    assert sessions.success_rate == pytest.approx(24 / 30)
+    assert dict(sessions.top_users)["u0"] >= 1
+    assert {r.workflow_type: r.runs for r in workflows.rows} == {"wf": 15, "other": 15}
+    assert workflows.trends["wf"][1].sum() == 15

@@ -1,0 +1,69 @@
+"""Session activity: how many, how long, how busy, how successful, and who."""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from studio_analytics.analytics.results import SessionActivity, SessionRow, TimeRange
+from studio_analytics.analytics.sql import bucket_epoch, in_range, rate
+from studio_analytics.analytics.timerange import BUCKET_SECONDS, bucket_starts
+from studio_analytics.db.models import SessionMetrics as SM
+
+SESSION_SORTS = {"session_id", "user_id", "start_time", "end_time", "duration_ms", "total_queries",
+                 "successful_queries", "failed_queries", "unique_agents_count", "average_response_time_ms",
+                 "total_tokens_used"}
+
+
+def session_activity(conn: Connection, tr: TimeRange, *, sort: str = "start_time", descending: bool = True,
+                     limit: int = 200) -> SessionActivity:
+    if sort not in SESSION_SORTS:
+        raise ValueError(f"cannot sort sessions by {sort!r}")
+    where = in_range(SM.start_time, tr)
+    total, active, avg_ms, avg_q, ok, queries = conn.execute(
+        select(func.count(), func.coalesce(func.sum(func.cast(SM.is_active, _int())), 0), func.avg(SM.duration_ms),
+               func.avg(SM.total_queries), func.coalesce(func.sum(SM.successful_queries), 0),
+               func.coalesce(func.sum(SM.total_queries), 0)).where(where)
+    ).one()
+    top_users = conn.execute(
+        select(SM.user_id, func.count()).where(where, SM.user_id.isnot(None)).group_by(SM.user_id)
+        .order_by(func.count().desc(), SM.user_id).limit(10)
+    ).all()
+    size = BUCKET_SECONDS[tr.bucket]
+    bucket = bucket_epoch(conn, SM.start_time, size).label("b")
+    starts = bucket_starts(tr)
+    index = {b: i for i, b in enumerate(starts)}
+    started = np.zeros(len(starts), dtype=np.int64)
+    for b, n in conn.execute(select(bucket, func.count()).where(where).group_by(bucket)):
+        if int(b) in index:
+            started[index[int(b)]] = n
+    column = getattr(SM, sort)
+    order = column.desc() if descending else column.asc()
+    recent = conn.execute(select(SM).where(where).order_by(order.nulls_last(), SM.id.desc()).limit(limit)).mappings()
+    return SessionActivity(
+        active_sessions=int(active), total_sessions=int(total),
+        avg_duration_ms=None if avg_ms is None else float(avg_ms),
+        avg_queries_per_session=None if avg_q is None else float(avg_q),
+        success_rate=rate(ok, queries), top_users=tuple((u, int(n)) for u, n in top_users),
+        bucket_starts=np.asarray(starts, dtype=np.float64), sessions_started=started,
+        recent=tuple(session_row(r) for r in recent),
+    )
+
+
+def session_row(r: object) -> SessionRow:
+    m = r  # a RowMapping of session_metrics
+    return SessionRow(
+        session_id=m["session_id"], user_id=m["user_id"], start_time=m["start_time"], end_time=m["end_time"],  # type: ignore[index]
+        duration_ms=m["duration_ms"], total_queries=int(m["total_queries"] or 0),  # type: ignore[index]
+        successful_queries=int(m["successful_queries"] or 0), failed_queries=int(m["failed_queries"] or 0),  # type: ignore[index]
+        unique_agents_count=int(m["unique_agents_count"] or 0),  # type: ignore[index]
+        average_response_time_ms=m["average_response_time_ms"],  # type: ignore[index]
+        total_tokens_used=int(m["total_tokens_used"] or 0), is_active=bool(m["is_active"]),  # type: ignore[index]
+    )
+
+
+def _int() -> object:
+    from sqlalchemy import Integer
+
+    return Integer()
