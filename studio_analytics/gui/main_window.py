@@ -20,7 +20,13 @@ from PySide6.QtWidgets import (
 from studio_analytics.analytics.results import DashboardSnapshot, Health
 from studio_analytics.gui.charts import follow_palette
 from studio_analytics.gui.charts.bar_chart import HorizontalBarChart
+from studio_analytics.gui.charts.time_chart import CountChart, ErrorRateChart, TrendChart
 from studio_analytics.gui.models.agent_table_model import AgentTableModel
+from studio_analytics.gui.models.more_table_models import (
+    ErrorTableModel,
+    SessionTableModel,
+    WorkflowTableModel,
+)
 from studio_analytics.gui.models.tool_table_model import ToolTableModel
 from studio_analytics.gui.views.banner import Banner
 from studio_analytics.gui.views.database_view import DatabaseView
@@ -31,7 +37,7 @@ from studio_analytics.gui.workers.poll_worker import PollRequest, PollResult, Po
 DEFAULT_REFRESH_MS = 30_000
 MAX_BACKOFF_MS = 60_000
 RANGES = ("24h", "7d", "30d")
-TABS = ("overview", "agents", "tools", "database")
+TABS = ("overview", "agents", "tools", "workflows", "errors", "sessions", "database")
 
 
 class MainWindow(QMainWindow):
@@ -74,14 +80,21 @@ class MainWindow(QMainWindow):
                                 lambda rows: ([r.agent_name for r in rows], [r.executions for r in rows]))
         self.tools = UsageView(ToolTableModel(), HorizontalBarChart("Calls per tool", "calls"),
                                lambda rows: ([r.tool_name for r in rows], [r.calls for r in rows]))
+        self.workflows = UsageView(WorkflowTableModel(), TrendChart())
+        self.errors = UsageView(ErrorTableModel(), ErrorRateChart())
+        self.sessions = UsageView(SessionTableModel(), CountChart("Sessions started", "sessions"), sort_column=2)
         self.database = DatabaseView()
+        self._sorts: dict[str, tuple[str, bool]] = {}
         self.agents.model.sort_requested.connect(self._sort_agents)
         self.tools.model.sort_requested.connect(self._sort_tools)
+        for name, view in (("workflows", self.workflows), ("errors", self.errors), ("sessions", self.sessions)):
+            view.model.sort_requested.connect(lambda field, desc, tab=name: self._sort_tab(tab, field, desc))
         self.tabs = QTabWidget()
-        self.tabs.addTab(self.overview, "Overview")
-        self.tabs.addTab(self.agents, "Agents")
-        self.tabs.addTab(self.tools, "Tools")
-        self.tabs.addTab(self.database, "Database")
+        for view, title in ((self.overview, "Overview"), (self.agents, "Agents"), (self.tools, "Tools"),
+                            (self.workflows, "Workflows"), (self.errors, "Errors"), (self.sessions, "Sessions"),
+                            (self.database, "Database")):
+            self.tabs.addTab(view, title)
+        self.tabs.currentChanged.connect(lambda _i: self.refresh())
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.addWidget(self.banner)
@@ -109,7 +122,16 @@ class MainWindow(QMainWindow):
         self._generation += 1
         self.poller.poll_requested.emit(PollRequest(
             self._generation, self.url, self.range_preset, self._agent_sort, self._tool_sort,
+            tab=self.current_tab, sorts=tuple((t, f, d) for t, (f, d) in self._sorts.items()),
         ))
+
+    @property
+    def current_tab(self) -> str:
+        return TABS[self.tabs.currentIndex()] if hasattr(self, "tabs") else "overview"
+
+    def _sort_tab(self, tab: str, field: str, descending: bool) -> None:
+        self._sorts[tab] = (field, descending)
+        self.refresh()
 
     def _sort_agents(self, field: str, descending: bool) -> None:
         self._agent_sort = (field, descending)
@@ -139,8 +161,7 @@ class MainWindow(QMainWindow):
             if result.snapshot is not None:
                 self.last_snapshot = result.snapshot
                 self.overview.show_snapshot(result.snapshot)
-                self.agents.show_rows(result.snapshot.agents.rows)
-                self.tools.show_rows(result.snapshot.tools.rows)
+                self._show_tabs(result.snapshot)
             delay = self._refresh_ms
         else:
             self._failures += 1
@@ -157,6 +178,20 @@ class MainWindow(QMainWindow):
         if self.auto_refresh.isChecked() or not health.ok:
             self.timer.start(delay)
         self.refresh_finished.emit(health)
+
+    def _show_tabs(self, snap: DashboardSnapshot) -> None:
+        self.agents.show_rows(snap.agents.rows)
+        self.tools.show_rows(snap.tools.rows)
+        if snap.workflows is not None:
+            self.workflows.show_rows(snap.workflows.rows)
+            self.workflows.chart.set_trends(snap.workflows.trends)  # type: ignore[attr-defined]
+        if snap.errors is not None:
+            self.errors.show_rows(snap.errors.groups)
+            self.errors.chart.set_series(snap.errors.series)  # type: ignore[attr-defined]
+        if snap.sessions is not None:
+            self.sessions.show_rows(snap.sessions.recent)
+            self.sessions.chart.set_counts(snap.sessions.bucket_starts, snap.sessions.sessions_started,  # type: ignore[attr-defined]
+                                           "No sessions started in this range")
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.timer.stop()

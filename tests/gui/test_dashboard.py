@@ -84,3 +84,47 @@ def test_table_models_pass_the_model_tester(qtmodeltester, demo_url: str) -> Non
     for model, rows in ((AgentTableModel(), agents.rows), (ToolTableModel(), tools.rows)):
         model.set_rows(rows)
         qtmodeltester.check(model)
+
+
+@pytest.mark.parametrize("tab", ["workflows", "errors", "sessions"])
+def test_each_tab_loads_its_own_query(qtbot, demo_url: str, tab: str) -> None:
+    from studio_analytics.analytics import error_analysis, session_activity, workflow_performance
+
+    win = _open(qtbot, demo_url)
+    with qtbot.waitSignal(win.refresh_finished, timeout=20_000):
+        win.show_tab(tab)
+    snap = win.last_snapshot
+    assert snap is not None
+    engine = create_db_engine(demo_url, read_only=True)
+    with engine.connect() as conn:
+        if tab == "workflows":
+            expected = workflow_performance(conn, snap.time_range).rows
+        elif tab == "errors":
+            expected = error_analysis(conn, snap.time_range).groups
+        else:
+            expected = session_activity(conn, snap.time_range).recent
+    engine.dispose()
+    view = getattr(win, tab)
+    shown = tuple(view.model.row_at(i) for i in range(view.model.rowCount()))
+    assert shown == expected and len(shown) > 0
+    win.close()
+
+
+def test_new_tables_pass_the_model_tester(qtmodeltester, demo_url: str) -> None:
+    from studio_analytics.analytics import error_analysis, session_activity, workflow_performance
+    from studio_analytics.gui.models.more_table_models import (
+        ErrorTableModel,
+        SessionTableModel,
+        WorkflowTableModel,
+    )
+
+    engine = create_db_engine(demo_url, read_only=True)
+    with engine.connect() as conn:
+        tr = time_range(days=30)
+        data = ((WorkflowTableModel(), workflow_performance(conn, tr).rows),
+                (ErrorTableModel(), error_analysis(conn, tr).groups),
+                (SessionTableModel(), session_activity(conn, tr).recent))
+    engine.dispose()
+    for model, rows in data:
+        model.set_rows(rows)
+        qtmodeltester.check(model)

@@ -60,3 +60,64 @@ class LatencyChart(_Chart):
         self.p95.setData(x, s.p95_duration_ms)
         self.avg.setData(x, s.avg_duration_ms)
         self._show_empty(bool(np.isnan(s.p95_duration_ms).all()), x)
+
+
+class ErrorRateChart(_Chart):
+    """Failures and timeouts per bucket, and the error rate on its own axis."""
+
+    def __init__(self) -> None:
+        super().__init__("Failures and timeouts over time", "per bucket")
+        self.failures = self.plot([], [], name="failures", pen=pg.mkPen("#e53935", width=2),
+                                  fillLevel=0, brush=(229, 57, 53, 40))
+        self.timeouts = self.plot([], [], name="timeouts", pen=pg.mkPen("#fb8c00", width=2))
+
+    def set_series(self, s: TimeSeries) -> None:
+        x = s.bucket_starts
+        self.failures.setData(x, (s.failures - s.timeouts).astype(float))
+        self.timeouts.setData(x, s.timeouts.astype(float))
+        self._show_empty(int(s.failures.sum()) == 0, x)
+        if int(s.failures.sum()) == 0:
+            self.empty_text.setText("No failures in this range")
+
+
+class CountChart(_Chart):
+    """One count per bucket (sessions started)."""
+
+    def __init__(self, title: str, name: str, colour: str = "#00897b") -> None:
+        super().__init__(title, "per bucket")
+        self.curve = self.plot([], [], name=name, pen=pg.mkPen(colour, width=2), fillLevel=0,
+                               brush=pg.mkColor(colour).lighter(170))
+
+    def set_counts(self, x: np.ndarray, y: np.ndarray, empty_text: str) -> None:
+        self.curve.setData(x, y.astype(float))
+        self._show_empty(int(y.sum()) == 0, x)
+        if int(y.sum()) == 0:
+            self.empty_text.setText(empty_text)
+
+
+PALETTE = ("#1e88e5", "#43a047", "#fb8c00", "#8e24aa", "#e53935", "#00acc1", "#6d4c41", "#3949ab")
+
+
+class TrendChart(_Chart):
+    """Runs per bucket for each workflow type; one curve per type, created once and reused."""
+
+    def __init__(self) -> None:
+        super().__init__("Workflow runs over time", "runs per bucket")
+        self.curves: dict[str, pg.PlotDataItem] = {}
+
+    def set_trends(self, trends: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
+        for name, (x, runs, _avg) in trends.items():
+            curve = self.curves.get(name)
+            if curve is None:
+                colour = PALETTE[len(self.curves) % len(PALETTE)]
+                curve = self.curves[name] = self.plot([], [], name=name, pen=pg.mkPen(colour, width=2))
+            curve.setData(x, runs.astype(float))
+            curve.show()
+        for name, curve in self.curves.items():
+            if name not in trends:
+                curve.setData([], [])
+        total = sum(int(runs.sum()) for _, runs, _ in trends.values())
+        x = next(iter(trends.values()))[0] if trends else np.zeros(0)
+        self._show_empty(total == 0, x)
+        if total == 0:
+            self.empty_text.setText("No workflows in this range")

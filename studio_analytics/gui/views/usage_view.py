@@ -1,4 +1,4 @@
-"""Agents and Tools tabs: a chart over a table whose header sorts by re-querying."""
+"""A chart over a table whose header sorts by re-querying (agents, tools, workflows, errors, sessions)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ from studio_analytics.gui.models.row_table_model import RowTableModel
 
 
 class UsageView(QWidget):
-    def __init__(self, model: RowTableModel, chart: HorizontalBarChart,
-                 chart_values: Callable[[Sequence[Any]], tuple[list[str], list[float]]]) -> None:
+    def __init__(self, model: RowTableModel, chart: QWidget,
+                 chart_values: Callable[[Sequence[Any]], tuple[list[str], list[float]]] | None = None,
+                 *, sort_column: int = 1) -> None:
         super().__init__()
         self.model = model
         self.chart = chart
@@ -33,7 +34,10 @@ class UsageView(QWidget):
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.horizontalHeader().setSortIndicator(1, Qt.SortOrder.DescendingOrder)
+        # Long error messages elide instead of pushing the other columns out of view.
+        self.table.horizontalHeader().setMaximumSectionSize(self.fontMetrics().horizontalAdvance("x") * 70)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table.horizontalHeader().setSortIndicator(sort_column, Qt.SortOrder.DescendingOrder)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(chart)
         splitter.addWidget(self.table)
@@ -42,5 +46,6 @@ class UsageView(QWidget):
 
     def show_rows(self, rows: Sequence[Any]) -> None:
         self.model.set_rows(rows)
-        labels, values = self.chart_values(rows)
-        self.chart.set_bars(labels, values)
+        if self.chart_values is not None and isinstance(self.chart, HorizontalBarChart):
+            labels, values = self.chart_values(rows)
+            self.chart.set_bars(labels, values)

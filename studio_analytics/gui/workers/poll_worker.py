@@ -22,6 +22,8 @@ class PollRequest:
     range_preset: str = "7d"
     agent_sort: tuple[str, bool] = ("executions", True)
     tool_sort: tuple[str, bool] = ("calls", True)
+    tab: str = "overview"
+    sorts: tuple[tuple[str, str, bool], ...] = ()  # (tab, field, descending)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,7 @@ class PollWorker(QObject):
                     snapshot = dashboard_snapshot(
                         conn, time_range(preset=request.range_preset), generation=request.generation,
                         agent_sort=request.agent_sort, tool_sort=request.tool_sort,
+                        tabs=frozenset({request.tab}), sorts={t: (f, d) for t, f, d in request.sorts},
                     )
         except Exception as e:  # noqa: BLE001 - every failure becomes a banner, never a crash
             err = translate_error(e, request.url)
