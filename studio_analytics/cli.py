@@ -11,7 +11,11 @@ from collections.abc import Sequence
 from studio_analytics import __version__
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("studio_analytics.commands.db", "studio_analytics.commands.demo")
+COMMAND_MODULES: tuple[str, ...] = (
+    "studio_analytics.commands.db",
+    "studio_analytics.commands.report",
+    "studio_analytics.commands.demo",
+)
 
 EXIT_OK = 0
 EXIT_ERROR = 1
