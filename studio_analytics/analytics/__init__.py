@@ -1,7 +1,9 @@
 """Analytics layer: every figure the window shows, aggregated in SQL. No Qt."""
 
 from studio_analytics.analytics.agents import agent_usage
+from studio_analytics.analytics.detail import execution_detail, session_detail
 from studio_analytics.analytics.errors import error_analysis, error_signature
+from studio_analytics.analytics.executions import list_executions
 from studio_analytics.analytics.health import database_health
 from studio_analytics.analytics.kpis import summary_kpis
 from studio_analytics.analytics.series import time_series
@@ -14,6 +16,9 @@ from studio_analytics.analytics.workflows import workflow_performance
 __all__ = [
     "agent_usage",
     "error_analysis",
+    "execution_detail",
+    "list_executions",
+    "session_detail",
     "error_signature",
     "session_activity",
     "workflow_performance",

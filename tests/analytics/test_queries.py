@@ -216,3 +216,54 @@ def test_error_sessions_workflows_match_python(db_url: str) -> None:
     assert dict(sessions.top_users)["u0"] >= 1
     assert {r.workflow_type: r.runs for r in workflows.rows} == {"wf": 15, "other": 15}
     assert workflows.trends["wf"][1].sum() == 15
+
+
+@pytest.mark.parametrize("sort", ["start_time", "duration_ms"])
+@pytest.mark.parametrize("descending", [True, False])
+def test_keyset_pages_walk_every_row_once(data_url: tuple[str, list[dict], list[dict]], sort: str,
+                                          descending: bool) -> None:
+    from studio_analytics.analytics import list_executions
+
+    url, execs, _ = data_url
+    tr = time_range(preset="7d", now=NOW)
+    engine = create_db_engine(url, read_only=True)
+    seen: list = []
+    cursor = None
+    with engine.connect() as conn:
+        while True:
+            page = list_executions(conn, tr, sort=sort, descending=descending, after=cursor, limit=37)
+            seen += page.rows
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    engine.dispose()
+    expected = _in(execs, tr.start, tr.end)
+    assert sorted(r.execution_id for r in seen) == sorted(r["execution_id"] for r in expected)
+    keys = [(r.start_time if sort == "start_time" else (r.duration_ms if r.duration_ms is not None else -1.0))
+            for r in seen]
+    assert keys == sorted(keys, reverse=descending)
+
+
+def test_filters_and_details(data_url: tuple[str, list[dict], list[dict]]) -> None:
+    from studio_analytics.analytics import execution_detail, list_executions
+    from studio_analytics.analytics.results import ExecutionFilter
+
+    url, execs, tools = data_url
+    tr = time_range(preset="7d", now=NOW)
+    rows = _in(execs, tr.start, tr.end)
+    engine = create_db_engine(url, read_only=True)
+    with engine.connect() as conn:
+        failed = list_executions(conn, tr, filters=ExecutionFilter(status="failure", agent_name="A"), limit=1000)
+        with_calc = list_executions(conn, tr, filters=ExecutionFilter(tool_name="calc"), limit=1000)
+        sess = list_executions(conn, tr, filters=ExecutionFilter(session_id="s3"), limit=1000)
+        target = max(rows, key=lambda r: r["tool_count"])
+        detail = execution_detail(conn, target["execution_id"])
+        missing = execution_detail(conn, uuid.uuid4())
+    engine.dispose()
+    assert len(failed.rows) == sum(r["agent_name"] == "A" and r["status"] in ("failure", "error") for r in rows)
+    calc_ids = {t["execution_id"] for t in tools if t["tool_name"] == "calc"}
+    assert {r.execution_id for r in with_calc.rows} == {r["execution_id"] for r in rows if r["execution_id"] in calc_ids}
+    assert len(sess.rows) == sum(r["session_id"] == "s3" for r in rows)
+    assert detail is not None and missing is None
+    mine = sorted((t for t in tools if t["execution_id"] == target["execution_id"]), key=lambda t: t["start_time"])
+    assert [c.usage_id for c in detail.tool_calls] == [t["usage_id"] for t in mine]
