@@ -34,6 +34,8 @@ def _filters(tr: TimeRange, f: ExecutionFilter) -> list[ColumnElement[bool]]:
         where.append(AEM.status.in_([raw for raw, s in STATUS_ALIASES.items() if s is wanted]))
     if f.session_id:
         where.append(AEM.session_id == f.session_id)
+    if f.correlation_id:
+        where.append(AEM.correlation_id == f.correlation_id)
     if f.user_id:
         where.append(AEM.user_id == f.user_id)
     if f.text:

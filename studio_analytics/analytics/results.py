@@ -273,6 +273,7 @@ class ExecutionFilter:
     user_id: str | None = None
     text: str | None = None  # substring of query or error_message
     error_signature: str | None = None  # an ErrorGroup.signature
+    correlation_id: str | None = None  # e.g. a workflow id: the workflow's executions
 
 
 @dataclass(frozen=True, slots=True)

@@ -137,7 +137,12 @@ class DemoWriter:
                 ms = self._latency(tool.median_ms, tool.sigma)
                 self._wait(ms)
                 if tool.api:
-                    code = message.split()[1] if message and message.startswith("HTTPError") else "200"
+                    if message is None:
+                        code = "200"
+                    elif message.startswith("HTTPError"):
+                        code = message.split()[1]
+                    else:
+                        code = "429" if "Rate limit" in message else "500"
                     call.record_api_call(tool.api, int(code) if code.isdigit() else 500, ms * 0.9)
                 if message:
                     raise demo_error(message)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
+from typing import Any
 
-from PySide6.QtCore import QSettings, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDialog,
     QLabel,
     QMainWindow,
     QTabWidget,
@@ -17,10 +20,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio_analytics.analytics.results import DashboardSnapshot, Health
+from studio_analytics.analytics import time_range
+from studio_analytics.analytics.results import DashboardSnapshot, ExecutionFilter, Health
 from studio_analytics.gui.charts import follow_palette
 from studio_analytics.gui.charts.bar_chart import HorizontalBarChart
 from studio_analytics.gui.charts.time_chart import CountChart, ErrorRateChart, TrendChart
+from studio_analytics.gui.dialogs.execution_detail_dialog import ExecutionDetailDialog
+from studio_analytics.gui.dialogs.session_detail_dialog import SessionDetailDialog
 from studio_analytics.gui.models.agent_table_model import AgentTableModel
 from studio_analytics.gui.models.more_table_models import (
     ErrorTableModel,
@@ -30,6 +36,7 @@ from studio_analytics.gui.models.more_table_models import (
 from studio_analytics.gui.models.tool_table_model import ToolTableModel
 from studio_analytics.gui.views.banner import Banner
 from studio_analytics.gui.views.database_view import DatabaseView
+from studio_analytics.gui.views.executions_view import ExecutionsView
 from studio_analytics.gui.views.overview_view import OverviewView
 from studio_analytics.gui.views.usage_view import UsageView
 from studio_analytics.gui.workers.poll_worker import PollRequest, PollResult, PollThread
@@ -37,7 +44,7 @@ from studio_analytics.gui.workers.poll_worker import PollRequest, PollResult, Po
 DEFAULT_REFRESH_MS = 30_000
 MAX_BACKOFF_MS = 60_000
 RANGES = ("24h", "7d", "30d")
-TABS = ("overview", "agents", "tools", "workflows", "errors", "sessions", "database")
+TABS = ("overview", "agents", "tools", "workflows", "errors", "sessions", "executions", "database")
 
 
 class MainWindow(QMainWindow):
@@ -59,7 +66,7 @@ class MainWindow(QMainWindow):
         self.range_box = QComboBox()
         self.range_box.addItems(["Last 24 hours", "Last 7 days", "Last 30 days"])
         self.range_box.setCurrentIndex(RANGES.index(range_preset) if range_preset in RANGES else 1)
-        self.range_box.currentIndexChanged.connect(lambda _i: self.refresh())
+        self.range_box.currentIndexChanged.connect(lambda _i: self._range_changed())
         self.auto_refresh = QCheckBox("Auto-refresh (30 s)")
         self.auto_refresh.setChecked(True)
         self.auto_refresh.toggled.connect(self._auto_refresh_toggled)
@@ -83,6 +90,14 @@ class MainWindow(QMainWindow):
         self.workflows = UsageView(WorkflowTableModel(), TrendChart())
         self.errors = UsageView(ErrorTableModel(), ErrorRateChart())
         self.sessions = UsageView(SessionTableModel(), CountChart("Sessions started", "sessions"), sort_column=2)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(2)
+        self.executions = ExecutionsView(self.pool)
+        self.executions.set_time_range(time_range(preset=self.range_preset))
+        self.executions.set_database(url)
+        self.executions.execution_activated.connect(self.open_execution)
+        self.executions.session_activated.connect(self.open_session)
+        self.dialogs: list[QDialog] = []
         self.database = DatabaseView()
         self._sorts: dict[str, tuple[str, bool]] = {}
         self.agents.model.sort_requested.connect(self._sort_agents)
@@ -92,9 +107,18 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         for view, title in ((self.overview, "Overview"), (self.agents, "Agents"), (self.tools, "Tools"),
                             (self.workflows, "Workflows"), (self.errors, "Errors"), (self.sessions, "Sessions"),
-                            (self.database, "Database")):
+                            (self.executions, "Executions"), (self.database, "Database")):
             self.tabs.addTab(view, title)
         self.tabs.currentChanged.connect(lambda _i: self.refresh())
+        # Drill-down: a row of a summary table opens the executions behind it.
+        self.agents.table.doubleClicked.connect(
+            lambda i: self.show_executions(ExecutionFilter(agent_name=self.agents.model.row_at(i.row()).agent_name)))
+        self.tools.table.doubleClicked.connect(
+            lambda i: self.show_executions(ExecutionFilter(tool_name=self.tools.model.row_at(i.row()).tool_name)))
+        self.errors.table.doubleClicked.connect(
+            lambda i: self.show_executions(ExecutionFilter(error_signature=self.errors.model.row_at(i.row()).signature)))
+        self.sessions.table.doubleClicked.connect(
+            lambda i: self.open_session(self.sessions.model.row_at(i.row()).session_id))
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.addWidget(self.banner)
@@ -132,6 +156,32 @@ class MainWindow(QMainWindow):
     def _sort_tab(self, tab: str, field: str, descending: bool) -> None:
         self._sorts[tab] = (field, descending)
         self.refresh()
+
+    def _range_changed(self) -> None:
+        self.executions.set_time_range(time_range(preset=self.range_preset))
+        self.refresh()
+
+    def show_executions(self, f: ExecutionFilter) -> None:
+        self.executions.set_filter(f)
+        self.show_tab("executions")
+
+    def open_execution(self, execution_id: uuid.UUID) -> ExecutionDetailDialog:
+        dialog = ExecutionDetailDialog(self.url, execution_id, self.pool, self)
+        dialog.session_requested.connect(self.open_session)
+        dialog.workflow_requested.connect(lambda wid: self.show_executions(ExecutionFilter(correlation_id=wid)))
+        return self._keep(dialog)
+
+    def open_session(self, session_id: str) -> SessionDetailDialog:
+        dialog = SessionDetailDialog(self.url, session_id, self.pool, self)
+        dialog.execution_requested.connect(self.open_execution)
+        return self._keep(dialog)
+
+    def _keep(self, dialog: Any) -> Any:
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.destroyed.connect(lambda _=None, d=dialog: self.dialogs.remove(d) if d in self.dialogs else None)
+        self.dialogs.append(dialog)
+        dialog.show()  # non-modal: the window keeps updating behind it
+        return dialog
 
     def _sort_agents(self, field: str, descending: bool) -> None:
         self._agent_sort = (field, descending)
@@ -196,6 +246,9 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.timer.stop()
         self.poller.stop()
+        for dialog in list(self.dialogs):
+            dialog.close()
+        self.pool.waitForDone(10_000)
         settings = QSettings()
         settings.setValue("window/geometry", self.saveGeometry())
         settings.setValue("window/range", self.range_preset)
