@@ -14,6 +14,7 @@ from studio_analytics import __version__
 COMMAND_MODULES: tuple[str, ...] = (
     "studio_analytics.commands.db",
     "studio_analytics.commands.report",
+    "studio_analytics.commands.export",
     "studio_analytics.commands.demo",
 )
 

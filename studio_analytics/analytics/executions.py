@@ -25,7 +25,7 @@ SORTS = ("start_time", "duration_ms")
 _PLACEHOLDER = re.compile(r"<(?:n|id|hex|url)>|'<v>'|\"<v>\"")
 
 
-def _filters(tr: TimeRange, f: ExecutionFilter) -> list[ColumnElement[bool]]:
+def execution_where(tr: TimeRange, f: ExecutionFilter) -> list[ColumnElement[bool]]:
     where = [in_range(AEM.start_time, tr)]
     if f.agent_name:
         where.append(AEM.agent_name == f.agent_name)
@@ -56,7 +56,7 @@ def list_executions(conn: Connection, tr: TimeRange, *, filters: ExecutionFilter
     if sort not in SORTS:
         raise ValueError(f"cannot sort executions by {sort!r}")
     key = AEM.start_time if sort == "start_time" else func.coalesce(AEM.duration_ms, -1.0)
-    where = _filters(tr, filters)
+    where = execution_where(tr, filters)
     if after is not None:
         if descending:
             where.append(or_(key < after.sort_value, and_(key == after.sort_value, AEM.id < after.row_id)))

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
+    QFileDialog,
     QLabel,
     QMainWindow,
     QTabWidget,
@@ -26,6 +27,7 @@ from studio_analytics.gui.charts import follow_palette
 from studio_analytics.gui.charts.bar_chart import HorizontalBarChart
 from studio_analytics.gui.charts.time_chart import CountChart, ErrorRateChart, TrendChart
 from studio_analytics.gui.dialogs.execution_detail_dialog import ExecutionDetailDialog
+from studio_analytics.gui.dialogs.export_dialog import ExportController, series_rows
 from studio_analytics.gui.dialogs.session_detail_dialog import SessionDetailDialog
 from studio_analytics.gui.models.agent_table_model import AgentTableModel
 from studio_analytics.gui.models.more_table_models import (
@@ -79,6 +81,9 @@ class MainWindow(QMainWindow):
         refresh.triggered.connect(self.refresh)
         toolbar.addAction(refresh)
         toolbar.addWidget(self.auto_refresh)
+        export = QAction("Export CSV…", self)
+        export.triggered.connect(lambda: self.export_current_view())
+        toolbar.addAction(export)
         self.addToolBar(toolbar)
 
         self.banner = Banner()
@@ -98,6 +103,10 @@ class MainWindow(QMainWindow):
         self.executions.execution_activated.connect(self.open_execution)
         self.executions.session_activated.connect(self.open_session)
         self.dialogs: list[QDialog] = []
+        self.exporter = ExportController(self.pool, self)
+        self.exporter.export_finished.connect(
+            lambda path, n: self.statusBar().showMessage(f"exported {n:,} rows to {path}", 10_000))
+        self.exporter.export_failed.connect(lambda message: self.banner.show_problem("Export failed", message))
         self.database = DatabaseView()
         self._sorts: dict[str, tuple[str, bool]] = {}
         self.agents.model.sort_requested.connect(self._sort_agents)
@@ -156,6 +165,32 @@ class MainWindow(QMainWindow):
     def _sort_tab(self, tab: str, field: str, descending: bool) -> None:
         self._sorts[tab] = (field, descending)
         self.refresh()
+
+    def export_current_view(self, path: str | None = None) -> None:
+        """CSV of the visible view's full result (the executions list: every matching row)."""
+        tab = self.current_tab
+        if path is None:
+            stamp = datetime.now().strftime("%Y%m%d-%H%M")
+            path, _ = QFileDialog.getSaveFileName(self, "Export CSV", f"{tab}-{stamp}.csv", "CSV files (*.csv)")
+            if not path:
+                return
+        if tab == "executions" and self.executions.time_range is not None:
+            self.exporter.stream_executions(self.url, self.executions.time_range, self.executions.filters, path)
+            return
+        snap = self.last_snapshot
+        rows: list[Any] = []
+        if tab == "database":
+            rows = [] if self.last_health is None else [self.last_health]
+        elif snap is not None:
+            rows = {
+                "overview": lambda: series_rows(snap.series),
+                "agents": lambda: list(snap.agents.rows),
+                "tools": lambda: list(snap.tools.rows),
+                "workflows": lambda: list(snap.workflows.rows) if snap.workflows else [],
+                "errors": lambda: list(snap.errors.groups) if snap.errors else [],
+                "sessions": lambda: list(snap.sessions.recent) if snap.sessions else [],
+            }[tab]()
+        self.exporter.write_rows(path, rows)
 
     def _range_changed(self) -> None:
         self.executions.set_time_range(time_range(preset=self.range_preset))

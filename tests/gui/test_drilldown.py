@@ -142,3 +142,34 @@ def test_execution_list_model(qtmodeltester, demo_url: str) -> None:
     model.add_page(ExecutionPage(rows=page.rows, next_cursor=None))
     qtmodeltester.check(model)
     assert model.data(model.index(0, 2), Qt.ItemDataRole.ForegroundRole) is not None
+
+
+def test_export_of_the_executions_view_streams_every_row(qtbot, window: MainWindow, tmp_path) -> None:
+    import csv
+
+    window.show_tab("executions")
+    window.executions.set_filter(ExecutionFilter(status="failure"))
+    out = tmp_path / "failures.csv"
+    with qtbot.waitSignal(window.exporter.export_finished, timeout=30_000) as blocker:
+        window.export_current_view(str(out))
+    engine = create_db_engine(window.url, read_only=True)
+    with engine.connect() as conn:
+        expected = list_executions(conn, window.executions.time_range,
+                                   filters=ExecutionFilter(status="failure"), limit=100_000).rows
+    engine.dispose()
+    with out.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert blocker.args[1] == len(rows) == len(expected) > 0
+    assert {r["execution_id"] for r in rows} == {str(e.execution_id) for e in expected}
+
+
+def test_export_of_an_aggregated_view_writes_its_rows(qtbot, window: MainWindow, tmp_path) -> None:
+    import csv
+
+    window.show_tab("agents")
+    out = tmp_path / "agents.csv"
+    with qtbot.waitSignal(window.exporter.export_finished, timeout=10_000):
+        window.export_current_view(str(out))
+    with out.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["agent_name"] for r in rows] == [r.agent_name for r in window.last_snapshot.agents.rows]
