@@ -7,7 +7,7 @@ STAMP_DEV := $(VENV)/.installed-dev
 # Qt's runtime needs these on a minimal Debian/Ubuntu (offscreen and xcb platforms).
 DEBIAN_PACKAGES := libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 \
 	libglib2.0-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 \
-	fonts-dejavu-core
+	fonts-dejavu-core desktop-file-utils appstream
 
 .PHONY: run test lint bench dist app system-deps clean
 
@@ -51,6 +51,14 @@ system-deps:
 	    echo "note: Qt may need these system packages: sudo apt-get install$$missing"; \
 	  fi; \
 	fi
+
+dist: $(STAMP_DEV)
+	$(BIN)/python -m pip install --quiet build
+	$(BIN)/python -m build --outdir dist .
+
+app: $(STAMP_DEV)
+	$(BIN)/python -m pip install --quiet -e ".[bundle]"
+	$(BIN)/pyinstaller --noconfirm --clean --distpath dist --workpath build/pyinstaller packaging/studio-analytics.spec
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .ruff_cache

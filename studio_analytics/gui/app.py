@@ -48,6 +48,11 @@ def run_gui(args: argparse.Namespace) -> int:
 
     settings = QSettings()
     preset = getattr(args, "time_range", None) or str(settings.value("window/range", "7d"))
+    from studio_analytics.gui.resources import app_icon, stylesheet
+
+    app.setWindowIcon(app_icon())
+    dark = app.palette().window().color().lightness() < 128  # the system's colour scheme
+    app.setStyleSheet(stylesheet(dark))
     window = MainWindow(url, range_preset=preset)
     geometry = settings.value("window/geometry")
     if geometry is not None and not getattr(args, "size", None):
