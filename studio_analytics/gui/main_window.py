@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QDateTime, QSettings, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDateTimeEdit,
     QDialog,
     QFileDialog,
     QLabel,
@@ -22,10 +23,11 @@ from PySide6.QtWidgets import (
 )
 
 from studio_analytics.analytics import time_range
-from studio_analytics.analytics.results import DashboardSnapshot, ExecutionFilter, Health
+from studio_analytics.analytics.results import DashboardSnapshot, ExecutionFilter, Health, TimeRange
 from studio_analytics.gui.charts import follow_palette
 from studio_analytics.gui.charts.bar_chart import HorizontalBarChart
 from studio_analytics.gui.charts.time_chart import CountChart, ErrorRateChart, TrendChart
+from studio_analytics.gui.dialogs.connection_dialog import ConnectionDialog
 from studio_analytics.gui.dialogs.execution_detail_dialog import ExecutionDetailDialog
 from studio_analytics.gui.dialogs.export_dialog import ExportController, series_rows
 from studio_analytics.gui.dialogs.session_detail_dialog import SessionDetailDialog
@@ -66,7 +68,14 @@ class MainWindow(QMainWindow):
         self.last_snapshot: DashboardSnapshot | None = None
 
         self.range_box = QComboBox()
-        self.range_box.addItems(["Last 24 hours", "Last 7 days", "Last 30 days"])
+        self.range_box.addItems(["Last 24 hours", "Last 7 days", "Last 30 days", "Custom…"])
+        now = QDateTime.currentDateTime()
+        self.custom_start = QDateTimeEdit(now.addDays(-7))
+        self.custom_end = QDateTimeEdit(now)
+        for edit in (self.custom_start, self.custom_end):
+            edit.setCalendarPopup(True)
+            edit.setDisplayFormat("yyyy-MM-dd HH:mm")
+            edit.editingFinished.connect(self._range_changed)
         self.range_box.setCurrentIndex(RANGES.index(range_preset) if range_preset in RANGES else 1)
         self.range_box.currentIndexChanged.connect(lambda _i: self._range_changed())
         self.auto_refresh = QCheckBox("Auto-refresh (30 s)")
@@ -74,8 +83,14 @@ class MainWindow(QMainWindow):
         self.auto_refresh.toggled.connect(self._auto_refresh_toggled)
         toolbar = QToolBar("Main")
         toolbar.setObjectName("MainToolbar")
+        connect = QAction("Database…", self)
+        connect.triggered.connect(self.choose_database)
+        toolbar.addAction(connect)
         toolbar.addWidget(QLabel(" Range "))
         toolbar.addWidget(self.range_box)
+        self.custom_actions = [toolbar.addWidget(self.custom_start), toolbar.addWidget(self.custom_end)]
+        for action in self.custom_actions:
+            action.setVisible(False)
         refresh = QAction("Refresh", self)
         refresh.setShortcut("F5")
         refresh.triggered.connect(self.refresh)
@@ -98,7 +113,7 @@ class MainWindow(QMainWindow):
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(2)
         self.executions = ExecutionsView(self.pool)
-        self.executions.set_time_range(time_range(preset=self.range_preset))
+        self.executions.set_time_range(self.current_time_range())
         self.executions.set_database(url)
         self.executions.execution_activated.connect(self.open_execution)
         self.executions.session_activated.connect(self.open_session)
@@ -145,7 +160,24 @@ class MainWindow(QMainWindow):
     # -- actions ----------------------------------------------------------------------
     @property
     def range_preset(self) -> str:
-        return RANGES[self.range_box.currentIndex()]
+        index = self.range_box.currentIndex()
+        return RANGES[index] if index < len(RANGES) else "custom"
+
+    @property
+    def custom_range(self) -> tuple[datetime, datetime] | None:
+        if self.range_preset != "custom":
+            return None
+        return (self.custom_start.dateTime().toPython().astimezone(UTC),
+                self.custom_end.dateTime().toPython().astimezone(UTC))
+
+    def current_time_range(self) -> TimeRange:
+        custom = self.custom_range
+        if custom is not None:
+            try:
+                return time_range(start_date=custom[0], end_date=custom[1])
+            except ValueError:
+                pass  # end before start: keep showing the default until it is fixed
+        return time_range(preset=self.range_preset if self.range_preset != "custom" else "7d")
 
     def show_tab(self, name: str) -> None:
         if name in TABS:
@@ -153,9 +185,12 @@ class MainWindow(QMainWindow):
 
     def refresh(self) -> None:
         self._generation += 1
+        tr = self.current_time_range()
         self.poller.poll_requested.emit(PollRequest(
-            self._generation, self.url, self.range_preset, self._agent_sort, self._tool_sort,
-            tab=self.current_tab, sorts=tuple((t, f, d) for t, (f, d) in self._sorts.items()),
+            self._generation, self.url, "7d" if self.range_preset == "custom" else self.range_preset,
+            self._agent_sort, self._tool_sort, tab=self.current_tab,
+            sorts=tuple((t, f, d) for t, (f, d) in self._sorts.items()),
+            custom_range=(tr.start, tr.end) if self.custom_range else None,
         ))
 
     @property
@@ -164,6 +199,21 @@ class MainWindow(QMainWindow):
 
     def _sort_tab(self, tab: str, field: str, descending: bool) -> None:
         self._sorts[tab] = (field, descending)
+        self.refresh()
+
+    def choose_database(self) -> None:
+        dialog = ConnectionDialog(self.url, self.pool, self)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.set_database(dialog.selected_url())
+
+    def set_database(self, url: str) -> None:
+        """Point the window at another database; the old figures go, the new ones load."""
+        self.url = url
+        self.last_health = None
+        self.last_snapshot = None
+        self._failures = 0
+        self.banner.hide()
+        self.executions.set_database(url)
         self.refresh()
 
     def export_current_view(self, path: str | None = None) -> None:
@@ -193,7 +243,9 @@ class MainWindow(QMainWindow):
         self.exporter.write_rows(path, rows)
 
     def _range_changed(self) -> None:
-        self.executions.set_time_range(time_range(preset=self.range_preset))
+        for action in self.custom_actions:
+            action.setVisible(self.range_preset == "custom")
+        self.executions.set_time_range(self.current_time_range())
         self.refresh()
 
     def show_executions(self, f: ExecutionFilter) -> None:
@@ -286,5 +338,5 @@ class MainWindow(QMainWindow):
         self.pool.waitForDone(10_000)
         settings = QSettings()
         settings.setValue("window/geometry", self.saveGeometry())
-        settings.setValue("window/range", self.range_preset)
+        settings.setValue("window/range", self.range_preset if self.range_preset != "custom" else "7d")
         super().closeEvent(event)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from studio_analytics.analytics import dashboard_snapshot, database_health, time_range
-from studio_analytics.analytics.results import DashboardSnapshot, Health
+from studio_analytics.analytics.results import DashboardSnapshot, Health, TimeRange
 from studio_analytics.db.engine import get_engine, safe_url, translate_error
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,7 @@ class PollRequest:
     agent_sort: tuple[str, bool] = ("executions", True)
     tool_sort: tuple[str, bool] = ("calls", True)
     tab: str = "overview"
+    custom_range: tuple[datetime, datetime] | None = None  # overrides range_preset
     sorts: tuple[tuple[str, str, bool], ...] = ()  # (tab, field, descending)
 
 
@@ -32,6 +34,12 @@ class PollResult:
     health: Health
     snapshot: DashboardSnapshot | None
     seconds: float
+
+
+def request_range(request: PollRequest) -> TimeRange:
+    if request.custom_range is not None:
+        return time_range(start_date=request.custom_range[0], end_date=request.custom_range[1])
+    return time_range(preset=request.range_preset)
 
 
 class PollWorker(QObject):
@@ -49,7 +57,7 @@ class PollWorker(QObject):
             if health.ok:
                 with engine.connect() as conn:
                     snapshot = dashboard_snapshot(
-                        conn, time_range(preset=request.range_preset), generation=request.generation,
+                        conn, request_range(request), generation=request.generation,
                         agent_sort=request.agent_sort, tool_sort=request.tool_sort,
                         tabs=frozenset({request.tab}), sorts={t: (f, d) for t, f, d in request.sorts},
                     )
