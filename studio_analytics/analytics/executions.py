@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import exists, func, literal, or_, select, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -50,18 +53,29 @@ def execution_where(tr: TimeRange, f: ExecutionFilter) -> list[ColumnElement[boo
     return where
 
 
+def literal_key(key: Any, value: Any) -> Any:
+    """The cursor's sort value, bound with the key column's type (UTC timestamps stay UTC)."""
+    return literal(value, type_=key.type)
+
+
 def list_executions(conn: Connection, tr: TimeRange, *, filters: ExecutionFilter = ExecutionFilter(),  # noqa: B008
                     sort: str = "start_time", descending: bool = True, after: PageCursor | None = None,
                     limit: int = 200) -> ExecutionPage:
     if sort not in SORTS:
         raise ValueError(f"cannot sort executions by {sort!r}")
     key = AEM.start_time if sort == "start_time" else func.coalesce(AEM.duration_ms, -1.0)
+    if after is not None and sort == "start_time":
+        # Narrow the range itself to the cursor: SQLite seeks the index by the range's
+        # bounds, and ignores a second bound on the same column.
+        edge = after.sort_value
+        tr = (replace(tr, end=min(tr.end, edge + timedelta(microseconds=1))) if descending
+              else replace(tr, start=max(tr.start, edge)))
     where = execution_where(tr, filters)
     if after is not None:
-        if descending:
-            where.append(or_(key < after.sort_value, and_(key == after.sort_value, AEM.id < after.row_id)))
-        else:
-            where.append(or_(key > after.sort_value, and_(key == after.sort_value, AEM.id > after.row_id)))
+        # A row-value comparison lets SQLite and PostgreSQL seek the (key, id) index
+        # straight to the cursor; the equivalent OR form made deep pages scan.
+        position, cursor = tuple_(key, AEM.id), tuple_(literal_key(key, after.sort_value), after.row_id)
+        where.append(position < cursor if descending else position > cursor)
     order = (key.desc(), AEM.id.desc()) if descending else (key.asc(), AEM.id.asc())
     rows = conn.execute(
         select(AEM.id, AEM.execution_id, AEM.agent_name, AEM.start_time, AEM.duration_ms, AEM.status,
