@@ -6,8 +6,8 @@ import argparse
 import sys
 import time
 
-from studio_analytics import analytics
 from studio_analytics.analytics.results import ExecutionFilter
+from studio_analytics.commands.options import add_range_arguments, range_from_args
 from studio_analytics.config import resolve_db_url
 from studio_analytics.db.engine import create_db_engine, translate_error
 from studio_analytics.db.schema_state import require_metrics_tables
@@ -21,11 +21,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("table", choices=tuple(TABLES))
     p.add_argument("-o", "--output", required=True, metavar="FILE.csv")
     add_db_argument(p)
-    when = p.add_mutually_exclusive_group()
-    when.add_argument("--days", type=float)
-    when.add_argument("--range", dest="preset", choices=("24h", "7d", "30d"))
-    when.add_argument("--start")
-    p.add_argument("--end")
+    add_range_arguments(p)
     for name in ("agent", "tool", "status", "session", "user", "text"):
         p.add_argument(f"--{name}", help=f"executions only: filter by {name}")
     p.set_defaults(func=cmd_export)
@@ -34,10 +30,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def cmd_export(args: argparse.Namespace) -> int:
     url = resolve_db_url(args.db)
     try:
-        if args.start:
-            tr = analytics.time_range(start_date=args.start, end_date=args.end)
-        else:
-            tr = analytics.time_range(preset=args.preset) if args.preset else analytics.time_range(days=args.days)
+        tr = range_from_args(args)
         filters = ExecutionFilter(agent_name=args.agent, tool_name=args.tool, status=args.status,
                                   session_id=args.session, user_id=args.user, text=args.text)
     except ValueError as e:

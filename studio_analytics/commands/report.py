@@ -20,6 +20,7 @@ import numpy as np
 
 from studio_analytics import analytics
 from studio_analytics.analytics.results import TimeRange
+from studio_analytics.commands.options import add_range_arguments, range_from_args
 from studio_analytics.config import resolve_db_url
 from studio_analytics.db.engine import create_db_engine, translate_error
 from studio_analytics.db.schema_state import require_metrics_tables
@@ -34,11 +35,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("report", help="print the window's figures as JSON or a table")
     p.add_argument("name", choices=REPORTS)
     add_db_argument(p)
-    when = p.add_mutually_exclusive_group()
-    when.add_argument("--days", type=float, help="look back N days (default 7)")
-    when.add_argument("--range", dest="preset", choices=("24h", "7d", "30d"))
-    when.add_argument("--start", help="ISO start (naive = UTC); with --end")
-    p.add_argument("--end", help="ISO end (default now)")
+    add_range_arguments(p)
     p.add_argument("--format", choices=("json", "table"), default="table")
     p.add_argument("--limit", type=int, default=100)
     p.set_defaults(func=cmd_report)
@@ -83,10 +80,7 @@ def run_report(conn: Any, name: str, tr: TimeRange, limit: int) -> Any:
 def cmd_report(args: argparse.Namespace) -> int:
     url = resolve_db_url(args.db)
     try:
-        if args.start:
-            tr = analytics.time_range(start_date=args.start, end_date=args.end)
-        else:
-            tr = analytics.time_range(preset=args.preset) if args.preset else analytics.time_range(days=args.days)
+        tr = range_from_args(args)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

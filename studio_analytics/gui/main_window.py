@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
+    QSpinBox,
     QTabWidget,
     QToolBar,
     QVBoxLayout,
@@ -78,9 +79,14 @@ class MainWindow(QMainWindow):
             edit.editingFinished.connect(self._range_changed)
         self.range_box.setCurrentIndex(RANGES.index(range_preset) if range_preset in RANGES else 1)
         self.range_box.currentIndexChanged.connect(lambda _i: self._range_changed())
-        self.auto_refresh = QCheckBox("Auto-refresh (30 s)")
+        self.auto_refresh = QCheckBox("Auto-refresh every")
         self.auto_refresh.setChecked(True)
         self.auto_refresh.toggled.connect(self._auto_refresh_toggled)
+        self.interval = QSpinBox()
+        self.interval.setRange(5, 3600)
+        self.interval.setSuffix(" s")
+        self.interval.setValue(max(5, refresh_ms // 1000))
+        self.interval.valueChanged.connect(self._interval_changed)
         toolbar = QToolBar("Main")
         toolbar.setObjectName("MainToolbar")
         connect = QAction("Database…", self)
@@ -96,6 +102,7 @@ class MainWindow(QMainWindow):
         refresh.triggered.connect(self.refresh)
         toolbar.addAction(refresh)
         toolbar.addWidget(self.auto_refresh)
+        toolbar.addWidget(self.interval)
         export = QAction("Export CSV…", self)
         export.triggered.connect(lambda: self.export_current_view())
         toolbar.addAction(export)
@@ -277,6 +284,11 @@ class MainWindow(QMainWindow):
     def _sort_tools(self, field: str, descending: bool) -> None:
         self._tool_sort = (field, descending)
         self.refresh()
+
+    def _interval_changed(self, seconds: int) -> None:
+        self._refresh_ms = seconds * 1000
+        if self.auto_refresh.isChecked() and self.timer.isActive():
+            self.timer.start(self._refresh_ms)
 
     def _auto_refresh_toggled(self, on: bool) -> None:
         if on:

@@ -38,5 +38,8 @@ class KpiCard(QFrame):
             return
         arrow = "▲" if change > 0 else "▼" if change < 0 else "■"
         good = (change > 0) == self.higher_is_better or change == 0
-        self.change.setText(f"{arrow} {abs(change) * 100:.1f}% vs previous period")
+        if change > 9:  # "+24900%" reads as noise; a multiple reads as what it is
+            self.change.setText(f"{arrow} {1 + change:,.0f}× the previous period")
+        else:
+            self.change.setText(f"{arrow} {abs(change) * 100:.1f}% vs previous period")
         self.change.setStyleSheet(f"color: {GOOD if good else BAD};")
