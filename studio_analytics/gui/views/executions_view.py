@@ -49,17 +49,18 @@ class ExecutionsView(QWidget):
         self.agent = QLineEdit(placeholderText="Agent")
         self.tool = QLineEdit(placeholderText="Tool")
         self.session = QLineEdit(placeholderText="Session")
+        self.user = QLineEdit(placeholderText="User")
         self.status = QComboBox()
         self.status.addItems(["Any status", "Success", "Failure", "Timeout", "In progress"])
         apply = QPushButton("Apply")
         clear = QPushButton("Clear")
-        for edit in (self.text, self.agent, self.tool, self.session):
+        for edit in (self.text, self.agent, self.tool, self.session, self.user):
             edit.returnPressed.connect(self.apply_filters)
         apply.clicked.connect(self.apply_filters)
         clear.clicked.connect(lambda: self.set_filter(ExecutionFilter()))
         self.status.currentIndexChanged.connect(lambda _i: self.apply_filters())
         bar = QHBoxLayout()
-        for w in (self.text, self.agent, self.tool, self.session, self.status, apply, clear):
+        for w in (self.text, self.agent, self.tool, self.session, self.user, self.status, apply, clear):
             bar.addWidget(w, stretch=2 if w is self.text else 1 if isinstance(w, QLineEdit) else 0)
         self.signature_label = QLabel()
         self.signature_label.hide()
@@ -98,7 +99,7 @@ class ExecutionsView(QWidget):
     def set_filter(self, f: ExecutionFilter) -> None:
         self.filters = f
         for edit, value in ((self.text, f.text), (self.agent, f.agent_name), (self.tool, f.tool_name),
-                            (self.session, f.session_id)):
+                            (self.session, f.session_id), (self.user, f.user_id)):
             edit.blockSignals(True)
             edit.setText(value or "")
             edit.blockSignals(False)
@@ -113,7 +114,8 @@ class ExecutionsView(QWidget):
         self.filters = ExecutionFilter(
             text=self.text.text().strip() or None, agent_name=self.agent.text().strip() or None,
             tool_name=self.tool.text().strip() or None, session_id=self.session.text().strip() or None,
-            status=STATUSES[self.status.currentIndex()] or None, error_signature=self.filters.error_signature,
+            user_id=self.user.text().strip() or None, status=STATUSES[self.status.currentIndex()] or None,
+            error_signature=self.filters.error_signature, correlation_id=self.filters.correlation_id,
         )
         self.refresh()
 
