@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import bindparam, case, distinct, func, select, update
+from sqlalchemy import case, distinct, func, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from studio_analytics.db.engine import create_db_engine
@@ -124,7 +124,9 @@ def _compiled_insert(dialect: str, table: str, columns: tuple[str, ...], key: st
 
 def _sqlite_time(value: datetime) -> str:
     # The text SQLAlchemy's SQLite DateTime reads and writes: naive UTC, microseconds.
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]
 
 
 def _json_text(value: Any) -> str:
@@ -236,10 +238,17 @@ def _recompute_sessions(conn: Connection, session_ids: Sequence[str]) -> None:
             "duration_ms": (end - start).total_seconds() * 1000 if end is not None else None,
         })
     if updates:
-        stmt = update(SessionMetrics).where(SessionMetrics.session_id == bindparam("sid")).values(
-            {k: bindparam(k) for k in updates[0] if k != "sid"}
-        )
-        conn.execute(stmt, updates)
+        # One compiled UPDATE for all sessions, values converted like the inserts'.
+        columns = tuple(k for k in updates[0] if k != "sid")
+        marker = "?" if conn.dialect.name == "sqlite" else "%s"
+        sql = (f"UPDATE session_metrics SET {', '.join(f'{c} = {marker}' for c in columns)} "
+               f"WHERE session_id = {marker}")
+        convert = {c: _converter(conn.dialect.name, c) for c in columns}
+        conn.exec_driver_sql(sql, [
+            tuple((convert[c](u[c]) if convert[c] is not None and u[c] is not None else u[c]) for c in columns)
+            + (u["sid"],)
+            for u in updates
+        ])
 
 
 def _recompute_workflow(conn: Connection, workflow_id: uuid.UUID) -> None:

@@ -45,3 +45,20 @@ def test_if_empty_leaves_existing_data_alone(tmp_path, capsys: pytest.CaptureFix
     assert run_cli(["demo", "--db", url, "--executions", "50", "--if-empty"]) == 0
     assert raw(url, "SELECT count(*) FROM agent_execution_metrics")[0][0] == n
     assert "already has" in capsys.readouterr().out
+
+
+def test_live_mode_writes_as_it_goes(tmp_path) -> None:
+    from studio_analytics.demo.generator import live
+
+    url = f"sqlite:///{tmp_path / 'live.sqlite3'}"
+    written: list[int] = []
+
+    def stop_after_five() -> bool:
+        written.append(raw(url, "SELECT count(*) FROM agent_execution_metrics")[0][0]
+                       if (tmp_path / "live.sqlite3").exists() else 0)
+        return len(written) > 5
+
+    n = live(url, per_second=1000.0, seed=4, should_stop=stop_after_five)
+    assert n == 5
+    # each run is flushed before the next starts: the window sees them one by one
+    assert written[1:] == [1, 2, 3, 4, 5]
