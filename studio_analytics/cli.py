@@ -15,6 +15,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "studio_analytics.commands.db",
     "studio_analytics.commands.report",
     "studio_analytics.commands.export",
+    "studio_analytics.commands.show",
     "studio_analytics.commands.demo",
 )
 

@@ -62,3 +62,23 @@ def test_entry_point_in_a_subprocess(demo_db: str) -> None:
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["data"]["kpis"]["total_executions"] >= 0
+
+
+def test_show_execution_and_session(demo_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from studio_analytics.analytics import execution_detail, list_executions
+
+    engine = create_db_engine(demo_db, read_only=True)
+    with engine.connect() as conn:
+        row = max(list_executions(conn, time_range(days=30), limit=300).rows, key=lambda r: r.tool_count)
+        detail = execution_detail(conn, row.execution_id)
+    engine.dispose()
+    capsys.readouterr()
+    assert run_cli(["show", "execution", str(row.execution_id), "--db", demo_db, "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)["data"]
+    assert data["execution_id"] == str(row.execution_id)
+    assert [c["tool_name"] for c in data["tool_calls"]] == [c.tool_name for c in detail.tool_calls]
+    assert run_cli(["show", "session", detail.session_id, "--db", demo_db]) == 0
+    assert detail.session_id in capsys.readouterr().out
+    assert run_cli(["show", "execution", "not-a-uuid", "--db", demo_db]) == 2
+    assert run_cli(["show", "session", "nope", "--db", demo_db]) == 1
+    assert "no session nope" in capsys.readouterr().err
