@@ -4,7 +4,7 @@
 
 Builds (once, cached under .bench/) a SQLite database of N executions over 30 days with
 3 tool usages each, by bulk insert, then times:
-  - one full window refresh (`dashboard_snapshot` for the 7-day range: KPIs for two
+  - one overview refresh (`dashboard_snapshot` for the 7-day range: KPIs for two
     periods, the hourly series with p95, agent and tool usage with percentiles);
   - the page of 200 newest executions, and a page 90% deep via its keyset cursor;
   - the naive way the original dashboards worked: fetch the range's rows into Python
@@ -100,15 +100,11 @@ def naive_dashboard(con: sqlite3.Connection, start: str, end: str, prev_start: s
     for values in (*by_agent.values(), *by_hour.values()):  # p50/p95/p99 per agent, p95 per hour
         values.sort()
         _ = [values[min(len(values) - 1, int(q * len(values)))] for q in (0.5, 0.95, 0.99)]
-    agent_of = {r[0]: r[1] for r in current}
-    tools = con.execute("SELECT tool_name, duration_ms, status, external_api_called, api_status_code, execution_id "
+    tools = con.execute("SELECT tool_name, duration_ms, status, external_api_called, api_status_code "
                         "FROM tool_usage_metrics WHERE start_time >= ? AND start_time < ?", (start, end)).fetchall()
     by_tool: dict[str, list[float]] = {}
-    top: dict[tuple[str, str | None], int] = {}
     for t in tools:
         by_tool.setdefault(t[0], []).append(t[1])
-        key = (t[0], agent_of.get(t[5]))
-        top[key] = top.get(key, 0) + 1
     for values in by_tool.values():
         values.sort()
     return len(rows) + len(tools)
@@ -144,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     naive = timed(lambda: naive_dashboard(con, tr.start.replace(tzinfo=None).strftime(fmt),
                                           tr.end.replace(tzinfo=None).strftime(fmt),
                                           prev.replace(tzinfo=None).strftime(fmt)), repeats=3)
-    print(f"one window refresh (7 days, SQL aggregates):  {refresh:8.1f} ms")
+    print(f"one overview refresh (7 days, SQL aggregates):{refresh:8.1f} ms")
     print(f"naive: same figures from rows in Python:       {naive:8.1f} ms  -> ratio naive/SQL {naive / refresh:.2f}x")
     print(f"page of 200 newest executions:                 {newest:8.2f} ms")
     print(f"page of 200 at 90% depth (keyset cursor):      {deep:8.2f} ms")

@@ -28,7 +28,7 @@ def dashboard_snapshot(conn: Connection, tr: TimeRange, *, generation: int,
     kpis = summary_kpis(conn, tr)
     series = time_series(conn, tr)
     agents = agent_usage(conn, tr, sort=agent_sort[0], descending=agent_sort[1])
-    tools = tool_usage(conn, tr, sort=tool_sort[0], descending=tool_sort[1])
+    tools = tool_usage(conn, tr, sort=tool_sort[0], descending=tool_sort[1], with_top_agents="tools" in tabs)
     sorts = dict(sorts or {})
     workflows = errors = sessions = None
     if "workflows" in tabs:

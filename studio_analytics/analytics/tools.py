@@ -21,7 +21,9 @@ TOOL_SORTS = {"tool_name", "calls", "successes", "failures", "success_rate", "av
 
 
 def tool_usage(conn: Connection, tr: TimeRange, *, sort: str = "calls", descending: bool = True,
-               limit: int = 100) -> ToolUsage:
+               limit: int = 100, with_top_agents: bool = True) -> ToolUsage:
+    """Per tool. ``with_top_agents=False`` skips the tool→execution join (the costliest
+    part at scale) when only the counts are shown, as on the overview."""
     if sort not in TOOL_SORTS:
         raise ValueError(f"cannot sort tools by {sort!r}")
     where = in_range(TUM.start_time, tr)
@@ -58,6 +60,7 @@ def tool_usage(conn: Connection, tr: TimeRange, *, sort: str = "calls", descendi
             .order_by(TUM.tool_name, TUM.external_api_called).limit(10 * len(names))
         ):
             apis.setdefault(tool, []).append(api)
+    if names and with_top_agents:
         per_agent = select(
             TUM.tool_name.label("tool"), AEM.agent_name.label("agent"), func.count().label("n"),
         ).join(AEM, AEM.execution_id == TUM.execution_id).where(where, TUM.tool_name.in_(names)).group_by(
