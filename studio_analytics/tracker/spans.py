@@ -18,6 +18,7 @@ from typing import Any
 from studio_analytics.tracker import runtime
 from studio_analytics.tracker.ids import uuid7_int
 from studio_analytics.tracker.payload import clean_json
+from studio_analytics.tracker.records import ExecutionRecord, ToolRecord, WorkflowRecord
 
 log = logging.getLogger("studio_analytics.tracker")
 
@@ -105,7 +106,6 @@ class Span:
     id = 0
     start_ns = 0
     _perf = 0
-    handle: SpanHandle
 
     # -- context manager protocol -------------------------------------------------
     def __enter__(self) -> SpanHandle:
@@ -114,13 +114,15 @@ class Span:
         self._perf = 0 if clock else time.perf_counter_ns()
         self.parent = _current.get()
         self.id = self._make_id()
-        self.handle = _handle(self.id, self)
+        # The handle points at the span, never the reverse: no reference cycle, so a
+        # finished span is freed by reference counting, not left for the cyclic GC.
+        handle = _handle(self.id, self)
         try:
             self._on_enter()
         except Exception:  # noqa: BLE001
             runtime.internal_error("entering a span")
         self._token = _current.set(self)
-        return self.handle
+        return handle
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> bool:
@@ -262,9 +264,11 @@ class WorkflowSpan(Span):
     def _on_exit(self) -> None:
         if not self.sampled:
             return
-        if self.agents_involved is not None:
-            self.agents_involved = clean_json(self.agents_involved, runtime.config())
-        runtime.enqueue("workflow", self)
+        involved = clean_json(self.agents_involved, runtime.config()) if self.agents_involved is not None else None
+        runtime.enqueue("workflow", WorkflowRecord(
+            self.id, self.workflow_type, self.start_ns, self.end_ns, self.duration_ms, self.status, involved,
+            self.session_id, self.user_id, self.satisfaction, self.completion,
+        ))
 
 
 class ExecutionSpan(Span):
@@ -286,7 +290,7 @@ class ExecutionSpan(Span):
         while parent is not None:
             if isinstance(parent, WorkflowSpan):
                 if self.correlation_id is None:
-                    self.correlation_id = str(parent.handle)
+                    self.correlation_id = str(uuid.UUID(int=parent.id))
                 self.session_id = self.session_id or parent.session_id
                 self.user_id = self.user_id or parent.user_id
                 self.sampled = parent.sampled
@@ -304,7 +308,11 @@ class ExecutionSpan(Span):
     def _on_exit(self) -> None:
         if not self.sampled:
             return
-        runtime.enqueue("execution", self)
+        runtime.enqueue("execution", ExecutionRecord(
+            self.id, self.agent_id, self.agent_name, self.start_ns, self.end_ns, self.duration_ms, self.status,
+            self.query, self.response, self.error_message, tuple(self.tools_called), self._retries,
+            self.session_id, self.user_id, self.correlation_id, self._tokens, self._api_calls,
+        ))
 
 
 class ToolSpan(Span):
@@ -324,7 +332,7 @@ class ToolSpan(Span):
         parent = self.parent
         while parent is not None and not isinstance(parent, ExecutionSpan):
             parent = parent.parent
-        if parent is not None and (self.execution_id is None or self.execution_id == parent.handle):
+        if parent is not None and (self.execution_id is None or _as_uuid_int(self.execution_id) == parent.id):
             self._exec = parent
             self.sampled = parent.sampled
         else:
@@ -351,13 +359,18 @@ class ToolSpan(Span):
             execution._api_calls += self._api_calls or (1 if self.external_api else 0)
         if not self.sampled:
             return
-        self.execution_id = execution.id if execution is not None else _as_uuid_int(self.execution_id)
+        exec_id = execution.id if execution is not None else _as_uuid_int(self.execution_id)
+        inputs = outputs = None
         if self.input_data is not None or self.output_data is not None:
             # Copied now: the agent may change its objects after the call returns.
             cfg = runtime.config()
-            self.input_data = clean_json(self.input_data, cfg) if cfg.capture_content and self.input_data is not None else None
-            self.output_data = clean_json(self.output_data, cfg) if cfg.capture_content and self.output_data is not None else None
-        runtime.enqueue("tool", self)
+            if cfg.capture_content:
+                inputs = clean_json(self.input_data, cfg) if self.input_data is not None else None
+                outputs = clean_json(self.output_data, cfg) if self.output_data is not None else None
+        runtime.enqueue("tool", ToolRecord(
+            self.id, self.tool_name, exec_id, self.start_ns, self.end_ns, self.duration_ms, self.status,
+            inputs, outputs, self.error_message, self.external_api, self.api_ms, self.api_status,
+        ))
 
 
 def _as_uuid_int(value: Any) -> int | None:

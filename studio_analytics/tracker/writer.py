@@ -287,11 +287,11 @@ def _prepare_execution(span: Any, cfg: TrackerConfig) -> dict[str, Any]:
         "query": clean_text(span.query, cfg) if content else None,
         "response": clean_text(span.response, cfg) if content else None,
         "error_message": clean_text(span.error_message, cfg),
-        "tools_called": span.tools_called, "tool_count": len(span.tools_called),
-        "retry_count": span._retries,
+        "tools_called": list(span.tools_called), "tool_count": len(span.tools_called),
+        "retry_count": span.retries,
         "session_id": _short(span.session_id), "user_id": _short(anonymize(span.user_id, cfg)),
-        "correlation_id": _short(span.correlation_id), "tokens_used": span._tokens,
-        "api_calls_count": span._api_calls,
+        "correlation_id": _short(span.correlation_id), "tokens_used": span.tokens,
+        "api_calls_count": span.api_calls,
     }
 
 
