@@ -11,6 +11,7 @@ write. PostgreSQL goes through psycopg 3; read-only engines run every transactio
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
 from pathlib import Path
@@ -126,6 +127,7 @@ def _sqlite_engine(url: URL, *, read_only: bool, **kwargs: Any) -> Engine:
             # Reads the header: a file that is not a database fails here, on connect,
             # instead of on some later query.
             cur.execute("PRAGMA schema_version")
+            _ensure_math_functions(dbapi_conn)
             if read_only:
                 cur.execute("PRAGMA query_only = ON")
             else:
@@ -137,6 +139,23 @@ def _sqlite_engine(url: URL, *, read_only: bool, **kwargs: Any) -> Engine:
             cur.close()
 
     return engine
+
+
+def _ensure_math_functions(dbapi_conn: sqlite3.Connection) -> None:
+    """SQLite builds without SQLITE_ENABLE_MATH_FUNCTIONS get the two the rollups use."""
+    try:
+        dbapi_conn.execute("SELECT log2(2.0), floor(1.5)")
+    except sqlite3.OperationalError:
+        dbapi_conn.create_function("log2", 1, _log2, deterministic=True)
+        dbapi_conn.create_function("floor", 1, _floor, deterministic=True)
+
+
+def _log2(value: float | None) -> float | None:
+    return None if value is None or value <= 0 else math.log2(value)
+
+
+def _floor(value: float | None) -> float | None:
+    return None if value is None else float(math.floor(value))
 
 
 def _postgres_engine(url: URL, *, read_only: bool, **kwargs: Any) -> Engine:

@@ -177,3 +177,6 @@ METRICS_TABLES: tuple[str, ...] = (
     WorkflowMetrics.__tablename__,
     SessionMetrics.__tablename__,
 )
+
+# The rollup tables share this metadata (Alembic compares the models with the migrations).
+from studio_analytics.db import rollup_models as _rollup_models  # noqa: E402,F401

@@ -1,34 +1,397 @@
-"""Incremental hourly rollups kept by the tracker's writer (see the analytics layer).
+"""Incremental hourly rollups: kept by the tracker's writer, rebuilt from raw rows on demand.
 
-The rollup tables are added by a later migration; until they exist (and always on an
-Agent Studio database) these functions do nothing and queries read the raw rows.
+Latency histogram scale: bucket ``b`` holds durations in ``[2**(b/8), 2**((b+1)/8))``
+milliseconds (8 buckets per doubling), everything at or below ~1 µs in the lowest
+bucket. A percentile read from the histogram is the bucket that holds the exact
+nearest-rank value, reported at the bucket's geometric middle, so it is within
+``PERCENTILE_RELATIVE_ERROR`` (2**(1/16) - 1 = 4.4%) of that value.
+
+Functions here take a connection and never commit: the writer calls
+:func:`apply_rollups` inside the batch's own transaction, so the raw rows and their
+rollups are written together or not at all.
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import inspect
+from sqlalchemy import BigInteger, Integer, case, cast, delete, func, insert, literal, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 
-ROLLUP_TABLES: tuple[str, ...] = ()
+from studio_analytics.db.models import (
+    FAILURE_VALUES,
+    SUCCESS_VALUES,
+    TIMEOUT_VALUES,
+    AgentExecutionMetrics,
+    ToolUsageMetrics,
+    WorkflowMetrics,
+)
+from studio_analytics.db.rollup_models import (
+    ROLLUP_MODELS,
+    ROLLUP_TABLES,
+    AgentHourlyRollup,
+    AgentLatencyRollup,
+    SessionHourlyRollup,
+    ToolHourlyRollup,
+    ToolLatencyRollup,
+    WorkflowHourlyRollup,
+    WorkflowLatencyRollup,
+)
+from studio_analytics.db.types import sqlite_time_text
+
+HOUR_S = 3600
+BUCKETS_PER_OCTAVE = 8
+MIN_BUCKET = -10 * BUCKETS_PER_OCTAVE  # 2**-10 ms (~1 µs) and below
+MAX_BUCKET = 40 * BUCKETS_PER_OCTAVE  # 2**40 ms (35 years) and above
+_MIN_MS = 2.0 ** (MIN_BUCKET / BUCKETS_PER_OCTAVE)
+_MAX_MS = 2.0 ** (MAX_BUCKET / BUCKETS_PER_OCTAVE)
+PERCENTILE_RELATIVE_ERROR = 2 ** (1 / (2 * BUCKETS_PER_OCTAVE)) - 1
+
+#: Connection execution option: ``conn.execution_options(studio_analytics_rollups=False)``
+#: makes the analytics read raw rows only (benchmarks, tests, checking the rollups).
+USE_ROLLUPS_OPTION = "studio_analytics_rollups"
+
+_SUCCESS = frozenset(SUCCESS_VALUES)
+_FAILURE = frozenset(FAILURE_VALUES)
+_TIMEOUT = frozenset(TIMEOUT_VALUES)
 
 
+# -- scales -------------------------------------------------------------------------
+def latency_bucket(ms: float) -> int:
+    if not ms > _MIN_MS:  # also NaN
+        return MIN_BUCKET
+    if ms >= _MAX_MS:
+        return MAX_BUCKET
+    return math.floor(math.log2(ms) * BUCKETS_PER_OCTAVE)
+
+
+def bucket_value(bucket: int) -> float:
+    """The value a histogram bucket reports: its geometric middle."""
+    return 2.0 ** ((bucket + 0.5) / BUCKETS_PER_OCTAVE)
+
+
+def latency_bucket_sql(dialect: str, value: Any) -> ColumnElement[int]:
+    """:func:`latency_bucket` in SQL (SQLite's ``log2`` and PostgreSQL's ``ln`` use the
+    same C library function family as Python's ``math.log2``)."""
+    log2 = func.log2(value) if dialect == "sqlite" else func.ln(value) / math.log(2)
+    return case(
+        (value <= _MIN_MS, MIN_BUCKET),
+        (value >= _MAX_MS, MAX_BUCKET),
+        else_=cast(func.floor(log2 * BUCKETS_PER_OCTAVE), Integer),
+    )
+
+
+def epoch_bucket_sql(dialect: str, column: Any, size_s: int) -> ColumnElement[int]:
+    """The UTC-aligned bucket start of a timestamp column, in POSIX seconds."""
+    if dialect == "sqlite":
+        # op("/") keeps SQLite's integer division (SQLAlchemy's "/" would be true division)
+        return cast(func.strftime("%s", column), Integer).op("/")(size_s) * size_s
+    return cast(func.floor(func.extract("epoch", column) / size_s) * size_s, BigInteger)
+
+
+def hour_of(moment: datetime) -> int:
+    return int(moment.timestamp()) // HOUR_S * HOUR_S
+
+
+# -- availability -------------------------------------------------------------------
 def rollups_available(conn: Connection) -> bool:
-    if not ROLLUP_TABLES:
+    """True when this database has the rollup tables (our schema at 0002 or later) and
+    the connection has not been told to read raw rows only."""
+    if conn.get_execution_options().get(USE_ROLLUPS_OPTION, True) is False:
         return False
-    names = set(inspect(conn).get_table_names())
-    return all(t in names for t in ROLLUP_TABLES)
+    cached = conn.info.get("studio_analytics.rollups")
+    if cached is not None:
+        return bool(cached)
+    if conn.dialect.name == "sqlite":
+        sql = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ({})"
+    else:
+        sql = "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename IN ({})"
+    names = ", ".join(f"'{t}'" for t in ROLLUP_TABLES)
+    found = conn.exec_driver_sql(sql.format(names)).scalar() == len(ROLLUP_TABLES)
+    if found:
+        # Tables are never dropped once created, so only a positive answer is kept
+        # (per DBAPI connection); a database upgraded later is noticed on the next call.
+        conn.info["studio_analytics.rollups"] = True
+    return found
 
 
-def apply_rollups(
-    conn: Connection,
-    *,
-    executions: Sequence[Mapping[str, Any]],
-    tools: Sequence[Mapping[str, Any]],
-    workflows: Sequence[Mapping[str, Any]],
-) -> None:
-    """Add one batch of freshly inserted rows to the hourly rollups (same transaction)."""
-    if not rollups_available(conn):
+# -- the writer's increments --------------------------------------------------------
+_AGENT_ADDS = ("executions", "successes", "failures", "timeouts", "finished", "duration_count", "duration_sum",
+               "tool_calls", "tokens", "api_calls")
+_TOOL_ADDS = ("calls", "successes", "failures", "finished", "duration_count", "duration_sum", "api_errors")
+_WORKFLOW_ADDS = ("runs", "successes", "failures", "timeouts", "finished", "duration_count", "duration_sum",
+                  "agent_count_sum", "tool_calls", "api_calls", "tokens", "satisfaction_count", "satisfaction_sum",
+                  "completion_count", "completion_sum")
+_STATEMENTS: dict[tuple[str, str], str] = {}
+
+
+def _upsert_sql(dialect: str, table: str, keys: tuple[str, ...], adds: tuple[str, ...], latest: bool) -> str:
+    cached = _STATEMENTS.get((dialect, table))
+    if cached is not None:
+        return cached
+    marker = "?" if dialect == "sqlite" else "%s"
+    columns = keys + adds + (("last_start",) if latest else ())
+    sets = [f"{c} = {table}.{c} + excluded.{c}" for c in adds]
+    if latest:
+        greatest = "max" if dialect == "sqlite" else "GREATEST"
+        sets.append(f"last_start = {greatest}({table}.last_start, excluded.last_start)")
+    action = f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING"
+    sql = (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))}) "
+           f"ON CONFLICT ({', '.join(keys)}) {action}")
+    _STATEMENTS[(dialect, table)] = sql
+    return sql
+
+
+def _classify(status: str, counts: list[Any], success: int, failure: int, timeout: int | None,
+              finished: int) -> None:
+    if status in _SUCCESS:
+        counts[success] += 1
+    elif status in _FAILURE:
+        counts[failure] += 1
+    elif status in _TIMEOUT:
+        if timeout is not None:
+            counts[timeout] += 1
+    else:
         return
+    counts[finished] += 1
+
+
+def apply_rollups(conn: Connection, *, executions: Sequence[Mapping[str, Any]] = (),
+                  tools: Sequence[Mapping[str, Any]] = (), workflows: Sequence[Mapping[str, Any]] = ()) -> None:
+    """Add rows that were just inserted (never rows that already existed) to the rollups.
+
+    Rows are folded in Python into one increment per hour and key, then each table
+    gets one ``INSERT .. ON CONFLICT DO UPDATE`` statement, keys in sorted order (so
+    two writers on PostgreSQL lock rollup rows in the same order).
+    """
+    dialect = conn.dialect.name
+    t = sqlite_time_text if dialect == "sqlite" else _same
+    if executions:
+        agents: dict[tuple[int, str], list[Any]] = {}
+        latency: Counter[tuple[int, str, int]] = Counter()
+        sessions: set[tuple[int, str]] = set()
+        for r in executions:
+            start = r["start_time"]
+            hour = hour_of(start)
+            name = r["agent_name"]
+            acc = agents.get((hour, name))
+            if acc is None:
+                acc = agents[(hour, name)] = [0, 0, 0, 0, 0, 0, 0.0, 0, 0, 0, start]
+            acc[0] += 1
+            _classify(r["status"], acc, 1, 2, 3, 4)
+            d = r["duration_ms"]
+            if d is not None:
+                acc[5] += 1
+                acc[6] += d
+                latency[(hour, name, latency_bucket(d))] += 1
+            acc[7] += r.get("tool_count") or 0
+            acc[8] += r.get("tokens_used") or 0
+            acc[9] += r.get("api_calls_count") or 0
+            if start > acc[10]:
+                acc[10] = start
+            if sid := r.get("session_id"):
+                sessions.add((hour, sid))
+        _write(conn, "rollup_agent_hourly", ("hour", "agent_name"), _AGENT_ADDS, True,
+               [(*k, *v[:10], t(v[10])) for k, v in sorted(agents.items())])
+        _write(conn, "rollup_agent_latency", ("hour", "agent_name", "bucket"), ("n",), False,
+               [(*k, n) for k, n in sorted(latency.items())])
+        _write(conn, "rollup_session_hourly", ("hour", "session_id"), (), False, sorted(sessions))
+    if tools:
+        per_tool: dict[tuple[int, str, str], list[Any]] = {}
+        latency = Counter()
+        for r in tools:
+            start = r["start_time"]
+            hour = hour_of(start)
+            name = r["tool_name"]
+            api = r.get("external_api_called")
+            acc = per_tool.get((hour, name, api or ""))
+            if acc is None:
+                acc = per_tool[(hour, name, api or "")] = [0, 0, 0, 0, 0, 0.0, 0, start]
+            acc[0] += 1
+            status = r["status"]
+            _classify(status, acc, 1, 2, None, 3)
+            d = r["duration_ms"]
+            if d is not None:
+                acc[4] += 1
+                acc[5] += d
+                latency[(hour, name, latency_bucket(d))] += 1
+            if api is not None:
+                code = r.get("api_status_code")
+                if (code is not None and code >= 400) or status in _FAILURE:
+                    acc[6] += 1
+            if start > acc[7]:
+                acc[7] = start
+        _write(conn, "rollup_tool_hourly", ("hour", "tool_name", "api"), _TOOL_ADDS, True,
+               [(*k, *v[:7], t(v[7])) for k, v in sorted(per_tool.items())])
+        _write(conn, "rollup_tool_latency", ("hour", "tool_name", "bucket"), ("n",), False,
+               [(*k, n) for k, n in sorted(latency.items())])
+    if workflows:
+        per_type: dict[tuple[int, str], list[Any]] = {}
+        latency = Counter()
+        for r in workflows:
+            start = r["start_time"]
+            hour = hour_of(start)
+            name = r["workflow_type"]
+            acc = per_type.get((hour, name))
+            if acc is None:
+                acc = per_type[(hour, name)] = [0, 0, 0, 0, 0, 0, 0.0, 0, 0, 0, 0, 0, 0.0, 0, 0.0, start]
+            acc[0] += 1
+            _classify(r["status"], acc, 1, 2, 3, 4)
+            d = r["duration_ms"]
+            if d is not None:
+                acc[5] += 1
+                acc[6] += d
+                latency[(hour, name, latency_bucket(d))] += 1
+            acc[7] += r.get("agent_count") or 0
+            acc[8] += r.get("total_tool_calls") or 0
+            acc[9] += r.get("total_api_calls") or 0
+            acc[10] += r.get("total_tokens_used") or 0
+            if (score := r.get("user_satisfaction_score")) is not None:
+                acc[11] += 1
+                acc[12] += score
+            if (rate := r.get("task_completion_rate")) is not None:
+                acc[13] += 1
+                acc[14] += rate
+            if start > acc[15]:
+                acc[15] = start
+        _write(conn, "rollup_workflow_hourly", ("hour", "workflow_type"), _WORKFLOW_ADDS, True,
+               [(*k, *v[:15], t(v[15])) for k, v in sorted(per_type.items())])
+        _write(conn, "rollup_workflow_latency", ("hour", "workflow_type", "bucket"), ("n",), False,
+               [(*k, n) for k, n in sorted(latency.items())])
+
+
+def adjust_workflow_totals(conn: Connection, *, workflow_type: str, start_time: datetime, agent_count: int,
+                           tool_calls: int, api_calls: int, tokens: int) -> None:
+    """A workflow's totals were recomputed after its row was rolled up: add the change."""
+    if not (agent_count or tool_calls or api_calls or tokens):
+        return
+    t = sqlite_time_text if conn.dialect.name == "sqlite" else _same
+    row = (hour_of(start_time), workflow_type, 0, 0, 0, 0, 0, 0, 0.0, agent_count, tool_calls, api_calls, tokens,
+           0, 0.0, 0, 0.0, t(start_time))
+    _write(conn, "rollup_workflow_hourly", ("hour", "workflow_type"), _WORKFLOW_ADDS, True, [row])
+
+
+def _write(conn: Connection, table: str, keys: tuple[str, ...], adds: tuple[str, ...], latest: bool,
+           rows: list[tuple[Any, ...]]) -> None:
+    if rows:
+        conn.exec_driver_sql(_upsert_sql(conn.dialect.name, table, keys, adds, latest), rows)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+# -- rebuilding from the raw rows ---------------------------------------------------
+def rebuild_rollups(conn: Connection) -> dict[str, int]:
+    """Recompute every rollup from the raw rows (one ``INSERT .. SELECT`` per table).
+
+    For databases filled by something other than the tracker (bulk loads, imports).
+    Returns the row count of each rollup table.
+    """
+    dialect = conn.dialect.name
+    for model in ROLLUP_MODELS:
+        conn.execute(delete(model))
+    for statement in _rebuild_statements(dialect):
+        conn.execute(statement)
+    return {
+        model.__tablename__: int(conn.execute(select(func.count()).select_from(model)).scalar() or 0)
+        for model in ROLLUP_MODELS
+    }
+
+
+def _status_sums(status: Any, *, timeouts: bool = True) -> list[ColumnElement[Any]]:
+    def count_in(values: tuple[str, ...]) -> ColumnElement[Any]:
+        return func.coalesce(func.sum(case((status.in_(values), 1), else_=0)), 0)
+
+    sums = [count_in(SUCCESS_VALUES), count_in(FAILURE_VALUES)]
+    if timeouts:
+        sums.append(count_in(TIMEOUT_VALUES))
+    sums.append(count_in(SUCCESS_VALUES + FAILURE_VALUES + TIMEOUT_VALUES))
+    return sums
+
+
+def _rebuild_statements(dialect: str) -> list[Any]:
+    aem, tum, wm = AgentExecutionMetrics, ToolUsageMetrics, WorkflowMetrics
+    statements: list[Any] = []
+
+    def zsum(column: Any) -> ColumnElement[Any]:
+        return func.coalesce(func.sum(column), 0)
+
+    hour = epoch_bucket_sql(dialect, aem.start_time, HOUR_S)
+    statements.append(insert(AgentHourlyRollup).from_select(
+        ["hour", "agent_name", *_AGENT_ADDS, "last_start"],
+        select(hour, aem.agent_name, func.count(), *_status_sums(aem.status), func.count(aem.duration_ms),
+               zsum(aem.duration_ms), zsum(aem.tool_count), zsum(aem.tokens_used), zsum(aem.api_calls_count),
+               func.max(aem.start_time)).group_by(hour, aem.agent_name),
+    ))
+    bucket = latency_bucket_sql(dialect, aem.duration_ms)
+    statements.append(insert(AgentLatencyRollup).from_select(
+        ["hour", "agent_name", "bucket", "n"],
+        select(hour, aem.agent_name, bucket, func.count()).where(aem.duration_ms.isnot(None))
+        .group_by(hour, aem.agent_name, bucket),
+    ))
+    statements.append(insert(SessionHourlyRollup).from_select(
+        ["hour", "session_id"],
+        select(hour, aem.session_id).where(aem.session_id.isnot(None), aem.session_id != "").distinct(),
+    ))
+
+    hour = epoch_bucket_sql(dialect, tum.start_time, HOUR_S)
+    api = func.coalesce(tum.external_api_called, literal(""))
+    api_error = case((tum.external_api_called.isnot(None)
+                      & ((tum.api_status_code >= 400) | tum.status.in_(FAILURE_VALUES)), 1), else_=0)
+    statements.append(insert(ToolHourlyRollup).from_select(
+        ["hour", "tool_name", "api", *_TOOL_ADDS, "last_start"],
+        select(hour, tum.tool_name, api, func.count(), *_status_sums(tum.status, timeouts=False),
+               func.count(tum.duration_ms), zsum(tum.duration_ms), zsum(api_error), func.max(tum.start_time))
+        .group_by(hour, tum.tool_name, api),
+    ))
+    bucket = latency_bucket_sql(dialect, tum.duration_ms)
+    statements.append(insert(ToolLatencyRollup).from_select(
+        ["hour", "tool_name", "bucket", "n"],
+        select(hour, tum.tool_name, bucket, func.count()).where(tum.duration_ms.isnot(None))
+        .group_by(hour, tum.tool_name, bucket),
+    ))
+
+    hour = epoch_bucket_sql(dialect, wm.start_time, HOUR_S)
+    statements.append(insert(WorkflowHourlyRollup).from_select(
+        ["hour", "workflow_type", *_WORKFLOW_ADDS, "last_start"],
+        select(hour, wm.workflow_type, func.count(), *_status_sums(wm.status), func.count(wm.duration_ms),
+               zsum(wm.duration_ms), zsum(wm.agent_count), zsum(wm.total_tool_calls), zsum(wm.total_api_calls),
+               zsum(wm.total_tokens_used), func.count(wm.user_satisfaction_score),
+               zsum(wm.user_satisfaction_score), func.count(wm.task_completion_rate),
+               zsum(wm.task_completion_rate), func.max(wm.start_time)).group_by(hour, wm.workflow_type),
+    ))
+    bucket = latency_bucket_sql(dialect, wm.duration_ms)
+    statements.append(insert(WorkflowLatencyRollup).from_select(
+        ["hour", "workflow_type", "bucket", "n"],
+        select(hour, wm.workflow_type, bucket, func.count()).where(wm.duration_ms.isnot(None))
+        .group_by(hour, wm.workflow_type, bucket),
+    ))
+    return statements
+
+
+def rollup_drift(conn: Connection) -> dict[str, int]:
+    """Raw rows minus rolled-up rows per metrics table (0 everywhere when in step)."""
+    pairs = (
+        (AgentExecutionMetrics, func.sum(AgentHourlyRollup.executions)),
+        (ToolUsageMetrics, func.sum(ToolHourlyRollup.calls)),
+        (WorkflowMetrics, func.sum(WorkflowHourlyRollup.runs)),
+    )
+    out = {}
+    for model, rolled in pairs:
+        raw = conn.execute(select(func.count()).select_from(model)).scalar() or 0
+        summed = conn.execute(select(func.coalesce(rolled, 0))).scalar() or 0
+        out[model.__tablename__] = int(raw) - int(summed)
+    return out
+
+
+__all__ = [
+    "BUCKETS_PER_OCTAVE", "HOUR_S", "PERCENTILE_RELATIVE_ERROR", "ROLLUP_TABLES", "USE_ROLLUPS_OPTION",
+    "adjust_workflow_totals", "apply_rollups", "bucket_value", "epoch_bucket_sql", "hour_of", "latency_bucket",
+    "latency_bucket_sql", "rebuild_rollups", "rollup_drift", "rollups_available",
+]

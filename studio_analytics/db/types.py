@@ -60,3 +60,11 @@ JSONType: Any = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def sqlite_time_text(value: datetime) -> str:
+    """The text ``UTCDateTime`` stores on SQLite (naive UTC, microseconds), for code that
+    binds values itself: same format, so text order stays time order."""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]

@@ -4,7 +4,8 @@ Rows are inserted with "ignore if the id exists" (so replays never duplicate), t
 session and workflow aggregates touched by the batch are recomputed *from the rows in
 the database* — not counted in memory — so several processes writing for the same
 session still agree. On PostgreSQL the session/workflow rows are locked first so two
-concurrent batches cannot both compute from a stale view.
+concurrent batches cannot both compute from a stale view. Last, the rows that were
+really inserted are added to the hourly rollups, in the same transaction.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import json
 import operator
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
@@ -32,11 +32,20 @@ from studio_analytics.db.models import (
     ToolUsageMetrics,
     WorkflowMetrics,
 )
-from studio_analytics.db.rollups import apply_rollups
+from studio_analytics.db.rollups import adjust_workflow_totals, apply_rollups, rollups_available
 from studio_analytics.db.schema_state import SchemaKind
+from studio_analytics.db.types import sqlite_time_text
 
 Batch = dict[str, list[dict[str, Any]]]
 AEM = AgentExecutionMetrics
+
+
+class _RowsAlreadyPresent(Exception):
+    """A fresh batch met ids already in the database: redo it, filtering them out."""
+
+
+_KEYS = {"execution": "execution_id", "tool": "usage_id", "workflow": "workflow_id"}
+_MODELS = {"execution": AgentExecutionMetrics, "tool": ToolUsageMetrics, "workflow": WorkflowMetrics}
 
 
 class DatabaseSink:
@@ -44,6 +53,7 @@ class DatabaseSink:
         self.db_url = db_url
         self.engine: Engine = create_db_engine(db_url)
         self._schema_ready = False
+        self.rollups = False
 
     def close(self) -> None:
         self.engine.dispose()
@@ -53,43 +63,72 @@ class DatabaseSink:
             return
         with self.engine.connect() as conn:
             state = schema_state(conn)
-        if state.kind is SchemaKind.EMPTY:
+        if state.kind is SchemaKind.EMPTY or (state.kind is SchemaKind.STUDIO and not state.up_to_date):
             upgrade_database(self.engine)
         elif not state.readable:
             raise SchemaMissingError(
                 f"The database is not a metrics database ({state.kind.value})",
                 hint="point the tracker at an empty or a studio-analytics database",
             )
+        with self.engine.connect() as conn:
+            self.rollups = rollups_available(conn)
         self._schema_ready = True
 
-    def write(self, batch: Batch) -> int:
+    def write(self, batch: Batch, *, replay: bool = False) -> int:
+        """Write one batch. ``replay``: it may have been written before (a spooled batch
+        whose first commit's outcome was unknown), so ids already present are skipped
+        before anything is counted in the rollups."""
         self.ensure_schema()
+        try:
+            return self._write(batch, skip_present=replay)
+        except _RowsAlreadyPresent:
+            return self._write(batch, skip_present=True)
+
+    def _write(self, batch: Batch, *, skip_present: bool) -> int:
         executions = batch.get("execution", [])
         tools = batch.get("tool", [])
-        workflows = batch.get("workflow", [])
+        workflows = [_workflow_row(w) for w in batch.get("workflow", [])]
         sessions = batch.get("session", [])
         with self.engine.begin() as conn:
-            _insert_ignore(conn, AgentExecutionMetrics, executions, "execution_id")
-            _insert_ignore(conn, ToolUsageMetrics, tools, "usage_id")
-            _insert_ignore(conn, WorkflowMetrics, [_workflow_row(w) for w in workflows], "workflow_id")
+            new: dict[str, list[dict[str, Any]]] = {}
+            for kind, rows in (("execution", executions), ("tool", tools), ("workflow", workflows)):
+                if skip_present:
+                    rows = _not_present(conn, kind, rows)
+                inserted = _insert_ignore(conn, _MODELS[kind], rows, _KEYS[kind])
+                if inserted != len(rows) and inserted >= 0:
+                    raise _RowsAlreadyPresent
+                new[kind] = rows
             touched_sessions = _apply_sessions(conn, sessions, executions, workflows)
             _recompute_sessions(conn, list(touched_sessions))
             touched_workflows = {w["workflow_id"] for w in workflows}
             touched_workflows |= {wid for e in executions if (wid := _uuid_or_none(e.get("correlation_id")))}
+            if self.rollups:
+                apply_rollups(conn, executions=new["execution"], tools=new["tool"], workflows=new["workflow"])
             for workflow_id in sorted(touched_workflows):
-                _recompute_workflow(conn, workflow_id)
-            apply_rollups(conn, executions=executions, tools=tools, workflows=workflows)
+                _recompute_workflow(conn, workflow_id, rollups=self.rollups)
         return len(executions) + len(tools) + len(workflows) + len(sessions)
 
 
-def _insert_ignore(conn: Connection, model: Any, rows: Sequence[dict[str, Any]], key: str) -> None:
-    """Bulk insert that skips ids already present (replays never duplicate).
+def _not_present(conn: Connection, kind: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if not rows:
+        return rows
+    column = getattr(_MODELS[kind], _KEYS[kind])
+    present: set[uuid.UUID] = set()
+    ids = [r[_KEYS[kind]] for r in rows]
+    for i in range(0, len(ids), 500):
+        present.update(conn.execute(select(column).where(column.in_(ids[i:i + 500]))).scalars())
+    return [r for r in rows if r[_KEYS[kind]] not in present]
+
+
+def _insert_ignore(conn: Connection, model: Any, rows: Sequence[dict[str, Any]], key: str) -> int:
+    """Bulk insert that skips ids already present (replays never duplicate); returns
+    how many rows were inserted (-1 if the driver cannot tell).
 
     The statement is compiled once per table and dialect and the values converted here
     in one pass: SQLAlchemy's per-row type processing cost 3x the insert itself.
     """
     if not rows:
-        return
+        return 0
     columns = tuple(rows[0])
     sql, special = _compiled_insert(conn.dialect.name, model.__table__.name, columns, key)
     getter = itemgetter(*columns)
@@ -100,7 +139,7 @@ def _insert_ignore(conn: Connection, model: Any, rows: Sequence[dict[str, Any]],
             if v[i] is not None:
                 v[i] = convert(v[i])
         values.append(tuple(v))
-    conn.exec_driver_sql(sql, values)
+    return conn.exec_driver_sql(sql, values).rowcount
 
 
 _STATEMENTS: dict[tuple[str, str, tuple[str, ...], str], tuple[str, tuple[Any, ...]]] = {}
@@ -122,13 +161,6 @@ def _compiled_insert(dialect: str, table: str, columns: tuple[str, ...], key: st
     return sql, special
 
 
-def _sqlite_time(value: datetime) -> str:
-    # The text SQLAlchemy's SQLite DateTime reads and writes: naive UTC, microseconds.
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.isoformat(" ", "microseconds")[:26]
-
-
 def _json_text(value: Any) -> str:
     return "[]" if value == [] else json.dumps(value, ensure_ascii=False)
 
@@ -139,7 +171,7 @@ def _converter(dialect: str, column: str) -> Any:
         if column in _UUID_COLUMNS:
             return operator.attrgetter("hex")
         if column in _TIME_COLUMNS:
-            return _sqlite_time
+            return sqlite_time_text
         if column in _JSON_COLUMNS:
             return _json_text
         return None
@@ -251,8 +283,10 @@ def _recompute_sessions(conn: Connection, session_ids: Sequence[str]) -> None:
         ])
 
 
-def _recompute_workflow(conn: Connection, workflow_id: uuid.UUID) -> None:
-    current = select(WorkflowMetrics.agents_involved).where(WorkflowMetrics.workflow_id == workflow_id)
+def _recompute_workflow(conn: Connection, workflow_id: uuid.UUID, *, rollups: bool) -> None:
+    wm = WorkflowMetrics
+    current = select(wm.agents_involved, wm.workflow_type, wm.start_time, wm.agent_count, wm.total_tool_calls,
+                     wm.total_api_calls, wm.total_tokens_used).where(wm.workflow_id == workflow_id)
     if conn.dialect.name == "postgresql":
         current = current.with_for_update()
     existing = conn.execute(current).one_or_none()
@@ -265,13 +299,21 @@ def _recompute_workflow(conn: Connection, workflow_id: uuid.UUID) -> None:
         ).where(AEM.correlation_id == str(workflow_id))
     ).one()
     involved = existing.agents_involved if isinstance(existing.agents_involved, list) else []
+    new = (int(agents) if n else len(involved), int(tools), int(apis), int(tokens) if tokens is not None else None)
+    old = (existing.agent_count, existing.total_tool_calls, existing.total_api_calls, existing.total_tokens_used)
+    if new == old:
+        return
     conn.execute(
         update(WorkflowMetrics).where(WorkflowMetrics.workflow_id == workflow_id).values(
-            agent_count=int(agents) if n else len(involved),
-            total_tool_calls=int(tools), total_api_calls=int(apis),
-            total_tokens_used=int(tokens) if tokens is not None else None,
+            agent_count=new[0], total_tool_calls=new[1], total_api_calls=new[2], total_tokens_used=new[3],
         )
     )
+    if rollups:
+        adjust_workflow_totals(
+            conn, workflow_type=existing.workflow_type, start_time=existing.start_time,
+            agent_count=new[0] - (old[0] or 0), tool_calls=new[1] - (old[1] or 0), api_calls=new[2] - (old[2] or 0),
+            tokens=(new[3] or 0) - (old[3] or 0),
+        )
 
 
 def _uuid_or_none(value: Any) -> uuid.UUID | None:

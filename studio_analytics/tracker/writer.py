@@ -233,7 +233,7 @@ class BatchWriter:
             pending = self._spool.oldest(limit=50)
             while pending:
                 for row_id, batch in pending:
-                    self._sink_ready().write(batch)
+                    self._sink_ready().write(batch, replay=True)
                     self._spool.delete(row_id)
                     self.counters["replayed"] += sum(len(r) for r in batch.values())
                 pending = self._spool.oldest(limit=50)

@@ -95,7 +95,7 @@ def test_round_trip_all_tables(db_url: str) -> None:
 
 
 def test_migrations_match_models(db_url: str) -> None:
-    """Alembic's autogenerate finds no difference between the models and migration 0001."""
+    """Alembic's autogenerate finds no difference between the models and the migrations."""
     engine = create_db_engine(db_url)
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE, "compare_type": False})

@@ -1,0 +1,140 @@
+"""Hourly rollup tables: what the dashboard reads instead of millions of raw rows.
+
+Each ``*_hourly`` row holds counts and sums for one UTC hour (``hour`` = the hour's
+start in POSIX seconds) and one agent, tool (and external API) or workflow type; each
+``*_latency`` row holds one bucket of a log-scaled latency histogram for the same key
+(see :mod:`studio_analytics.db.rollups` for the bucket scale and its error bound).
+``rollup_session_hourly`` records which sessions had an execution in which hour, so
+"active sessions" stays an exact distinct count.
+
+The tracker's writer adds each batch's new rows in the batch's own transaction;
+``studio-analytics db rebuild-rollups`` recomputes them from the raw rows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Float, SmallInteger, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from studio_analytics.db.base import Base
+
+# WITHOUT ROWID: the table *is* its primary-key b-tree, so range scans by hour read
+# one structure (SQLite only; PostgreSQL ignores the option).
+_CLUSTERED = {"sqlite_with_rowid": False}
+
+
+def _count() -> Mapped[int]:
+    return mapped_column(BigInteger, default=0)
+
+
+class AgentHourlyRollup(Base):
+    __tablename__ = "rollup_agent_hourly"
+    __table_args__ = _CLUSTERED
+
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    agent_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    executions: Mapped[int] = _count()
+    successes: Mapped[int] = _count()
+    failures: Mapped[int] = _count()
+    timeouts: Mapped[int] = _count()
+    finished: Mapped[int] = _count()
+    duration_count: Mapped[int] = _count()
+    duration_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    tool_calls: Mapped[int] = _count()
+    tokens: Mapped[int] = _count()
+    api_calls: Mapped[int] = _count()
+    last_start: Mapped[datetime]
+
+
+class AgentLatencyRollup(Base):
+    __tablename__ = "rollup_agent_latency"
+    __table_args__ = _CLUSTERED
+
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    agent_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    bucket: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    n: Mapped[int] = _count()
+
+
+class ToolHourlyRollup(Base):
+    __tablename__ = "rollup_tool_hourly"
+    __table_args__ = _CLUSTERED
+
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    tool_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    #: the external API called, '' for none (a key column cannot be NULL)
+    api: Mapped[str] = mapped_column(String(255), primary_key=True)
+    calls: Mapped[int] = _count()
+    successes: Mapped[int] = _count()
+    failures: Mapped[int] = _count()
+    finished: Mapped[int] = _count()
+    duration_count: Mapped[int] = _count()
+    duration_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    api_errors: Mapped[int] = _count()
+    last_start: Mapped[datetime]
+
+
+class ToolLatencyRollup(Base):
+    __tablename__ = "rollup_tool_latency"
+    __table_args__ = _CLUSTERED
+
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    tool_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    bucket: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    n: Mapped[int] = _count()
+
+
+class WorkflowHourlyRollup(Base):
+    __tablename__ = "rollup_workflow_hourly"
+    __table_args__ = _CLUSTERED
+
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    workflow_type: Mapped[str] = mapped_column(String(255), primary_key=True)
+    runs: Mapped[int] = _count()
+    successes: Mapped[int] = _count()
+    failures: Mapped[int] = _count()
+    timeouts: Mapped[int] = _count()
+    finished: Mapped[int] = _count()
+    duration_count: Mapped[int] = _count()
+    duration_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    agent_count_sum: Mapped[int] = _count()
+    tool_calls: Mapped[int] = _count()
+    api_calls: Mapped[int] = _count()
+    tokens: Mapped[int] = _count()
+    satisfaction_count: Mapped[int] = _count()
+    satisfaction_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    completion_count: Mapped[int] = _count()
+    completion_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    last_start: Mapped[datetime]
+
+
+class WorkflowLatencyRollup(Base):
+    __tablename__ = "rollup_workflow_latency"
+    __table_args__ = _CLUSTERED
+
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    workflow_type: Mapped[str] = mapped_column(String(255), primary_key=True)
+    bucket: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    n: Mapped[int] = _count()
+
+
+class SessionHourlyRollup(Base):
+    __tablename__ = "rollup_session_hourly"
+    __table_args__ = _CLUSTERED
+
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+ROLLUP_MODELS = (
+    AgentHourlyRollup, AgentLatencyRollup, ToolHourlyRollup, ToolLatencyRollup,
+    WorkflowHourlyRollup, WorkflowLatencyRollup, SessionHourlyRollup,
+)
+ROLLUP_TABLES: tuple[str, ...] = tuple(m.__tablename__ for m in ROLLUP_MODELS)
+
+__all__ = [
+    "ROLLUP_MODELS", "ROLLUP_TABLES", "AgentHourlyRollup", "AgentLatencyRollup", "SessionHourlyRollup",
+    "ToolHourlyRollup", "ToolLatencyRollup", "WorkflowHourlyRollup", "WorkflowLatencyRollup",
+]
