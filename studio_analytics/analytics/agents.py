@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import functools
+from typing import Any
+
+from sqlalchemy import Select, func, select, true
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 
 from studio_analytics.analytics.results import AgentUsage, AgentUsageRow, TimeRange
+from studio_analytics.analytics.rollup_sources import (
+    Histogram,
+    by_name,
+    combined,
+    histogram_percentiles,
+    mean,
+    percentile_value,
+    split_range,
+    zsum,
+)
 from studio_analytics.analytics.sql import (
     in_range,
     is_failure,
@@ -15,6 +29,11 @@ from studio_analytics.analytics.sql import (
     percentile_columns,
 )
 from studio_analytics.db.models import AgentExecutionMetrics as AEM
+from studio_analytics.db.rollup_models import (
+    AgentHourlyRollup,
+    AgentLatencyDailyRollup,
+    AgentLatencyRollup,
+)
 
 AGENT_SORTS = {
     "agent_name", "executions", "successes", "failures", "timeouts", "success_rate", "avg_duration_ms",
@@ -26,22 +45,41 @@ def agent_usage(conn: Connection, tr: TimeRange, *, sort: str = "executions", de
                 limit: int = 100) -> AgentUsage:
     if sort not in AGENT_SORTS:
         raise ValueError(f"cannot sort agents by {sort!r}")
-    where = in_range(AEM.start_time, tr)
+    split = split_range(conn, tr)
+    R = AgentHourlyRollup
+
+    def raw(where: ColumnElement[bool]) -> Select[Any]:
+        return select(
+            AEM.agent_name.label("agent_name"), func.count().label("executions"),
+            func.sum(is_success(AEM.status)).label("successes"), func.sum(is_failure(AEM.status)).label("failures"),
+            func.sum(is_timeout(AEM.status)).label("timeouts"), func.sum(is_finished(AEM.status)).label("finished"),
+            func.count(AEM.duration_ms).label("duration_count"), func.sum(AEM.duration_ms).label("duration_sum"),
+            func.sum(AEM.tool_count).label("tool_calls"), func.sum(AEM.tokens_used).label("tokens"),
+            func.max(AEM.start_time).label("last_start"),
+        ).where(where).group_by(AEM.agent_name)
+
+    rolled = select(R.agent_name, R.executions, R.successes, R.failures, R.timeouts, R.finished, R.duration_count,
+                    R.duration_sum, R.tool_calls, R.tokens, R.last_start)
+    u = combined(split, raw, AEM.start_time, rolled, R.hour)
     base = select(
-        AEM.agent_name.label("agent_name"),
-        func.count().label("executions"),
-        func.coalesce(func.sum(is_success(AEM.status)), 0).label("successes"),
-        func.coalesce(func.sum(is_failure(AEM.status)), 0).label("failures"),
-        func.coalesce(func.sum(is_timeout(AEM.status)), 0).label("timeouts"),
-        func.coalesce(func.sum(is_finished(AEM.status)), 0).label("finished"),
-        func.avg(AEM.duration_ms).label("avg_duration_ms"),
-        func.coalesce(func.sum(AEM.tool_count), 0).label("total_tool_calls"),
-        func.coalesce(func.sum(AEM.tokens_used), 0).label("total_tokens"),
-        func.max(AEM.start_time).label("last_used"),
-    ).where(where).group_by(AEM.agent_name).subquery()
-    pct = percentile_columns(conn, AEM.duration_ms, AEM.agent_name, where, (0.5, 0.95, 0.99))
+        u.c.agent_name, zsum(u.c.executions).label("executions"), zsum(u.c.successes).label("successes"),
+        zsum(u.c.failures).label("failures"), zsum(u.c.timeouts).label("timeouts"),
+        zsum(u.c.finished).label("finished"), mean(u.c.duration_sum, u.c.duration_count).label("avg_duration_ms"),
+        zsum(u.c.tool_calls).label("total_tool_calls"), zsum(u.c.tokens).label("total_tokens"),
+        func.max(u.c.last_start).label("last_used"),
+    ).group_by(u.c.agent_name).subquery()
+    fractions = (0.5, 0.95, 0.99)
+    if split.uses_rollups:
+        pct = histogram_percentiles(
+            conn, split, fractions, raw_key=AEM.agent_name, raw_value=AEM.duration_ms, raw_time=AEM.start_time,
+            raw_filter=true(),
+            histogram=Histogram(AgentLatencyRollup, AgentLatencyDailyRollup, by_name("agent_name")),
+        )
+    else:
+        pct = percentile_columns(conn, AEM.duration_ms, AEM.agent_name, in_range(AEM.start_time, tr), fractions)
     success_rate = (base.c.successes * 1.0 / func.nullif(base.c.finished, 0)).label("success_rate")
-    query = select(base, success_rate, pct.c.p50, pct.c.p95, pct.c.p99).join(
+    everything = func.sum(base.c.executions).over().label("all_executions")  # before LIMIT
+    query = select(base, success_rate, pct.c.p50, pct.c.p95, pct.c.p99, everything).join(
         pct, pct.c.key == base.c.agent_name, isouter=True
     )
     sort_col = {
@@ -50,21 +88,21 @@ def agent_usage(conn: Connection, tr: TimeRange, *, sort: str = "executions", de
     }.get(sort, base.c.get(sort, base.c.executions))
     order = sort_col.desc() if descending else sort_col.asc()
     rows = conn.execute(query.order_by(order.nulls_last(), base.c.agent_name).limit(limit)).mappings().all()
-    total = conn.execute(select(func.count()).where(where)).scalar() or 0
+    p = functools.partial(percentile_value, split)
     return AgentUsage(
         rows=tuple(
             AgentUsageRow(
                 agent_name=r["agent_name"], executions=int(r["executions"]), successes=int(r["successes"]),
                 failures=int(r["failures"]), timeouts=int(r["timeouts"]),
                 success_rate=None if r["success_rate"] is None else float(r["success_rate"]),
-                avg_duration_ms=_f(r["avg_duration_ms"]), p50_duration_ms=_f(r["p50"]),
-                p95_duration_ms=_f(r["p95"]), p99_duration_ms=_f(r["p99"]),
+                avg_duration_ms=_f(r["avg_duration_ms"]), p50_duration_ms=p(r["p50"]),
+                p95_duration_ms=p(r["p95"]), p99_duration_ms=p(r["p99"]),
                 total_tool_calls=int(r["total_tool_calls"]), total_tokens=int(r["total_tokens"]),
                 last_used=r["last_used"],
             )
             for r in rows
         ),
-        total_executions=int(total),
+        total_executions=int(rows[0]["all_executions"]) if rows else 0,
     )
 
 

@@ -19,7 +19,14 @@ from sqlalchemy.engine import Connection
 
 from studio_analytics.analytics.results import ErrorAnalysis, ErrorGroup, TimeRange
 from studio_analytics.analytics.series import time_series
-from studio_analytics.analytics.sql import in_range, is_failure, is_finished, is_timeout, rate
+from studio_analytics.analytics.sql import (
+    in_range,
+    is_failure,
+    is_finished,
+    is_timeout,
+    rate,
+    status_in,
+)
 from studio_analytics.db.models import FAILURE_VALUES, TIMEOUT_VALUES
 from studio_analytics.db.models import AgentExecutionMetrics as AEM
 from studio_analytics.db.models import ToolUsageMetrics as TUM
@@ -58,7 +65,7 @@ class _Group:
 def error_analysis(conn: Connection, tr: TimeRange, *, sort: str = "count", descending: bool = True,
                    limit: int = 50) -> ErrorAnalysis:
     where = in_range(AEM.start_time, tr)
-    failed = AEM.status.in_(FAILURE_VALUES + TIMEOUT_VALUES)
+    failed = status_in(AEM.status, FAILURE_VALUES + TIMEOUT_VALUES)
     totals = conn.execute(
         select(func.coalesce(func.sum(is_failure(AEM.status)), 0), func.coalesce(func.sum(is_timeout(AEM.status)), 0),
                func.coalesce(func.sum(is_finished(AEM.status)), 0)).where(where)
@@ -118,7 +125,7 @@ def _most_affected(conn: Connection, where: object, failed: object, messages: li
         agents.setdefault(message, Counter())[agent] += int(n)
     for message, tool, n in conn.execute(
         select(AEM.error_message, TUM.tool_name, func.count()).join(TUM, TUM.execution_id == AEM.execution_id)
-        .where(where, failed, AEM.error_message.in_(wanted), TUM.status.in_(FAILURE_VALUES + TIMEOUT_VALUES))
+        .where(where, failed, AEM.error_message.in_(wanted), status_in(TUM.status, FAILURE_VALUES + TIMEOUT_VALUES))
         .group_by(AEM.error_message, TUM.tool_name)
     ):
         tools.setdefault(message, Counter())[tool] += int(n)

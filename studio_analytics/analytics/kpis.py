@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from sqlalchemy import distinct, func, select
+from typing import Any
+
+from sqlalchemy import Select, func, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 
 from studio_analytics.analytics.results import KpiValue, SummaryKpis, TimeRange
+from studio_analytics.analytics.rollup_sources import (
+    combined,
+    mean,
+    split_range,
+    zsum,
+)
 from studio_analytics.analytics.sql import (
-    in_range,
     is_failure,
     is_finished,
     is_success,
@@ -16,19 +24,39 @@ from studio_analytics.analytics.sql import (
 )
 from studio_analytics.analytics.timerange import previous_period
 from studio_analytics.db.models import AgentExecutionMetrics as AEM
+from studio_analytics.db.models import SessionMetrics
+from studio_analytics.db.rollup_models import AgentHourlyRollup
 
 
 def _period(conn: Connection, tr: TimeRange) -> tuple[int, int, int, int, int, float | None, int]:
-    row = conn.execute(
-        select(
-            func.count(), func.coalesce(func.sum(is_success(AEM.status)), 0),
-            func.coalesce(func.sum(is_failure(AEM.status)), 0), func.coalesce(func.sum(is_timeout(AEM.status)), 0),
-            func.coalesce(func.sum(is_finished(AEM.status)), 0), func.avg(AEM.duration_ms),
-            func.count(distinct(AEM.session_id)),
-        ).where(in_range(AEM.start_time, tr))
+    split = split_range(conn, tr)
+    R = AgentHourlyRollup
+
+    def raw(where: ColumnElement[bool]) -> Select[Any]:
+        return select(
+            func.count().label("executions"), func.sum(is_success(AEM.status)).label("successes"),
+            func.sum(is_failure(AEM.status)).label("failures"), func.sum(is_timeout(AEM.status)).label("timeouts"),
+            func.sum(is_finished(AEM.status)).label("finished"), func.count(AEM.duration_ms).label("duration_count"),
+            func.sum(AEM.duration_ms).label("duration_sum"),
+        ).where(where)
+
+    rolled = select(R.executions, R.successes, R.failures, R.timeouts, R.finished, R.duration_count, R.duration_sum)
+    u = combined(split, raw, AEM.start_time, rolled, R.hour)
+    total, ok, failed, timeouts, finished, avg_ms = conn.execute(
+        select(zsum(u.c.executions), zsum(u.c.successes), zsum(u.c.failures), zsum(u.c.timeouts),
+               zsum(u.c.finished), mean(u.c.duration_sum, u.c.duration_count))
     ).one()
-    total, ok, failed, timeouts, finished, avg_ms, sessions = row
-    return int(total), int(ok), int(failed), int(timeouts), int(finished), avg_ms, int(sessions)
+    sessions = conn.execute(_active_sessions(tr)).scalar()
+    return int(total), int(ok), int(failed), int(timeouts), int(finished), avg_ms, int(sessions or 0)
+
+
+def _active_sessions(tr: TimeRange) -> Select[Any]:
+    """Sessions whose span (first start to last end; just its start while nothing has
+    ended) overlaps the range — open at some moment of it — from ``session_metrics`` and
+    its end-time index. One row per session, so no DISTINCT over executions."""
+    sm = SessionMetrics
+    overlaps = (sm.end_time >= tr.start) | (sm.end_time.is_(None) & (sm.start_time >= tr.start))
+    return select(func.count()).select_from(sm).where(overlaps, sm.start_time < tr.end)
 
 
 def summary_kpis(conn: Connection, tr: TimeRange) -> SummaryKpis:

@@ -2,42 +2,86 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-from sqlalchemy import case, func, select
+from sqlalchemy import Select, func, select, true
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 
 from studio_analytics.analytics.results import TimeRange, TimeSeries
-from studio_analytics.analytics.sql import bucket_epoch, in_range, is_failure, is_timeout
+from studio_analytics.analytics.rollup_sources import (
+    Histogram,
+    combined,
+    histogram_percentiles,
+    mean,
+    percentile_value,
+    raw_only,
+    split_range,
+    zsum,
+)
+from studio_analytics.analytics.sql import (
+    bucket_epoch,
+    in_range,
+    is_failure,
+    is_timeout,
+    percentile_columns,
+)
 from studio_analytics.analytics.timerange import BUCKET_SECONDS, bucket_starts
 from studio_analytics.db.models import AgentExecutionMetrics as AEM
+from studio_analytics.db.rollup_models import (
+    AgentHourlyRollup,
+    AgentLatencyDailyRollup,
+    AgentLatencyRollup,
+    ExecutionLatencyRollup,
+)
+from studio_analytics.db.rollups import DAY_S, HOUR_S
 
 
 def time_series(conn: Connection, tr: TimeRange, *, agent_name: str | None = None) -> TimeSeries:
     size = BUCKET_SECONDS[tr.bucket]
-    where = in_range(AEM.start_time, tr)
-    if agent_name is not None:
-        where = where & (AEM.agent_name == agent_name)
+    # Minute buckets are finer than the rollups: those (short) ranges read raw rows.
+    split = split_range(conn, tr) if size >= HOUR_S else raw_only(tr)
+    R = AgentHourlyRollup
+    raw_filter = true() if agent_name is None else AEM.agent_name == agent_name
+    roll_filter = true() if agent_name is None else R.agent_name == agent_name
     bucket = bucket_epoch(conn, AEM.start_time, size).label("b")
+
+    def raw(where: ColumnElement[bool]) -> Select[Any]:
+        return select(
+            bucket, func.count().label("executions"), func.sum(is_failure(AEM.status)).label("failures"),
+            func.sum(is_timeout(AEM.status)).label("timeouts"), func.count(AEM.duration_ms).label("duration_count"),
+            func.sum(AEM.duration_ms).label("duration_sum"),
+        ).where(where, raw_filter).group_by(bucket)
+
+    rolled = select(_hour_bucket(R.hour, size).label("b"), R.executions, R.failures, R.timeouts, R.duration_count,
+                    R.duration_sum).where(roll_filter)
+    u = combined(split, raw, AEM.start_time, rolled, R.hour)
     counts = conn.execute(
-        select(bucket, func.count(), func.coalesce(func.sum(is_failure(AEM.status)), 0),
-               func.coalesce(func.sum(is_timeout(AEM.status)), 0), func.avg(AEM.duration_ms))
-        .where(where).group_by(bucket)
+        select(u.c.b, zsum(u.c.executions), zsum(u.c.failures), zsum(u.c.timeouts),
+               mean(u.c.duration_sum, u.c.duration_count)).group_by(u.c.b)
     ).all()
-    # p95 per bucket (nearest rank on SQLite, percentile_cont on PostgreSQL)
-    if conn.dialect.name == "postgresql":
-        p95_rows = conn.execute(
-            select(bucket, func.percentile_cont(0.95).within_group(AEM.duration_ms.asc()))
-            .where(where, AEM.duration_ms.isnot(None)).group_by(bucket)
-        ).all()
+    if split.uses_rollups:
+        if agent_name is None:
+            hourly: Any = ExecutionLatencyRollup
+            where: Any = lambda _model: true()  # noqa: E731
+        else:
+            hourly, where = AgentLatencyRollup, lambda model: model.agent_name == agent_name
+        histogram = Histogram(
+            hourly, AgentLatencyDailyRollup if size == DAY_S else None,
+            lambda model, period: getattr(model, period) if period == "day" else _hour_bucket(model.hour, size),
+            where,
+        )
+        pct = histogram_percentiles(
+            conn, split, (0.95,), raw_key=bucket_epoch(conn, AEM.start_time, size), raw_value=AEM.duration_ms,
+            raw_time=AEM.start_time, raw_filter=raw_filter, histogram=histogram, keys_disjoint=size == HOUR_S,
+        )
+        p95_rows = [(b, percentile_value(split, v)) for b, v in conn.execute(select(pct.c.key, pct.c.p95))]
     else:
-        ranked = select(
-            bucket, AEM.duration_ms.label("v"),
-            func.row_number().over(partition_by=bucket, order_by=AEM.duration_ms).label("rn"),
-            func.count().over(partition_by=bucket).label("n"),
-        ).where(where, AEM.duration_ms.isnot(None)).subquery()
-        p95_rows = conn.execute(
-            select(ranked.c.b, func.min(case((ranked.c.rn >= 0.95 * ranked.c.n, ranked.c.v)))).group_by(ranked.c.b)
-        ).all()
+        p95_rows = conn.execute(select(
+            *percentile_columns(conn, AEM.duration_ms, bucket_epoch(conn, AEM.start_time, size),
+                                in_range(AEM.start_time, tr) & raw_filter, (0.95,)).c
+        )).all()
     starts = bucket_starts(tr)
     index = {b: i for i, b in enumerate(starts)}
     n = len(starts)
@@ -46,11 +90,11 @@ def time_series(conn: Connection, tr: TimeRange, *, agent_name: str | None = Non
     timeouts = np.zeros(n, dtype=np.int64)
     avg = np.full(n, np.nan)
     p95 = np.full(n, np.nan)
-    for b, total, failed, timed_out, mean in counts:
+    for b, total, failed, timed_out, average in counts:
         i = index.get(int(b))
         if i is not None:
             executions[i], failures[i], timeouts[i] = total, failed + timed_out, timed_out
-            avg[i] = np.nan if mean is None else float(mean)
+            avg[i] = np.nan if average is None else float(average)
     for b, value in p95_rows:
         i = index.get(int(b))
         if i is not None and value is not None:
@@ -58,3 +102,8 @@ def time_series(conn: Connection, tr: TimeRange, *, agent_name: str | None = Non
     return TimeSeries(bucket=tr.bucket, bucket_starts=np.asarray(starts, dtype=np.float64),
                       executions=executions, failures=failures, timeouts=timeouts,
                       p95_duration_ms=p95, avg_duration_ms=avg)
+
+
+def _hour_bucket(hour: Any, size: int) -> Any:
+    # Integer division on both dialects (SQLAlchemy's "/" would divide as floats).
+    return hour if size == HOUR_S else hour.op("/")(size) * size

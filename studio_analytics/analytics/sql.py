@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Integer, case, cast, func
+from sqlalchemy import Integer, case, cast, func, literal_column
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -16,20 +16,27 @@ def in_range(column: Any, tr: TimeRange) -> ColumnElement[bool]:
     return (column >= tr.start) & (column < tr.end)
 
 
+def status_in(status: Any, values: tuple[str, ...]) -> ColumnElement[bool]:
+    """``status IN ('a', 'b')`` with the values written into the SQL: a list of bound
+    parameters would be re-expanded into the statement on every execution (2 ms a
+    query here). The values are our own constants, never user input."""
+    return status.in_([literal_column("'" + v.replace("'", "''") + "'") for v in values])
+
+
 def is_success(status: Any) -> ColumnElement[int]:
-    return case((status.in_(SUCCESS_VALUES), 1), else_=0)
+    return case((status_in(status, SUCCESS_VALUES), 1), else_=0)
 
 
 def is_failure(status: Any) -> ColumnElement[int]:
-    return case((status.in_(FAILURE_VALUES), 1), else_=0)
+    return case((status_in(status, FAILURE_VALUES), 1), else_=0)
 
 
 def is_timeout(status: Any) -> ColumnElement[int]:
-    return case((status.in_(TIMEOUT_VALUES), 1), else_=0)
+    return case((status_in(status, TIMEOUT_VALUES), 1), else_=0)
 
 
 def is_finished(status: Any) -> ColumnElement[int]:
-    return case((status.in_(SUCCESS_VALUES + FAILURE_VALUES + TIMEOUT_VALUES), 1), else_=0)
+    return case((status_in(status, SUCCESS_VALUES + FAILURE_VALUES + TIMEOUT_VALUES), 1), else_=0)
 
 
 def bucket_epoch(conn: Connection, column: Any, size_s: int) -> ColumnElement[int]:
@@ -60,6 +67,17 @@ def percentile_columns(conn: Connection, value: Any, group: Any, where: Any,
     ).where(where, value.isnot(None)).subquery()
     cols = [func.min(case((ranked.c.rn >= f * ranked.c.n, ranked.c.v))).label(f"p{round(f * 100)}") for f in fractions]
     return select(ranked.c.key, *cols).group_by(ranked.c.key).subquery()
+
+
+#: Separates names joined by :func:`joined_names` (a control character no name contains).
+NAME_SEPARATOR = "\x1f"
+
+
+def joined_names(conn: Connection, column: Any) -> ColumnElement[str]:
+    """The group's non-NULL values of ``column`` joined by :data:`NAME_SEPARATOR`."""
+    if conn.dialect.name == "postgresql":
+        return func.string_agg(column, NAME_SEPARATOR)
+    return func.group_concat(column, NAME_SEPARATOR)
 
 
 def rate(part: float | int | None, whole: float | int | None) -> float | None:

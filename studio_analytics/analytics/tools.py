@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
-from sqlalchemy import case, func, select
+from typing import Any
+
+from sqlalchemy import Select, case, func, literal, select, true
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 
 from studio_analytics.analytics.results import TimeRange, ToolUsage, ToolUsageRow
+from studio_analytics.analytics.rollup_sources import (
+    Histogram,
+    by_name,
+    combined,
+    histogram_percentiles,
+    mean,
+    percentile_value,
+    split_range,
+    zsum,
+)
 from studio_analytics.analytics.sql import (
+    NAME_SEPARATOR,
     in_range,
     is_failure,
     is_finished,
     is_success,
+    joined_names,
     percentile_columns,
 )
 from studio_analytics.db.models import AgentExecutionMetrics as AEM
 from studio_analytics.db.models import ToolUsageMetrics as TUM
+from studio_analytics.db.rollup_models import (
+    ToolHourlyRollup,
+    ToolLatencyDailyRollup,
+    ToolLatencyRollup,
+)
 
 TOOL_SORTS = {"tool_name", "calls", "successes", "failures", "success_rate", "avg_duration_ms",
               "p95_duration_ms", "api_calls", "api_error_rate", "last_used"}
@@ -27,25 +47,55 @@ def tool_usage(conn: Connection, tr: TimeRange, *, sort: str = "calls", descendi
     if sort not in TOOL_SORTS:
         raise ValueError(f"cannot sort tools by {sort!r}")
     where = in_range(TUM.start_time, tr)
-    api_call = case((TUM.external_api_called.isnot(None), 1), else_=0)
+    split = split_range(conn, tr)
+    R = ToolHourlyRollup
+    api = func.coalesce(TUM.external_api_called, literal(""))
     api_error = case(
         (TUM.external_api_called.isnot(None) & ((TUM.api_status_code >= 400) | (is_failure(TUM.status) == 1)), 1),
         else_=0,
     )
+
+    def raw(w: ColumnElement[bool]) -> Select[Any]:
+        return select(
+            TUM.tool_name.label("tool_name"), api.label("api"), func.count().label("calls"),
+            func.sum(is_success(TUM.status)).label("successes"), func.sum(is_failure(TUM.status)).label("failures"),
+            func.sum(is_finished(TUM.status)).label("finished"), func.count(TUM.duration_ms).label("duration_count"),
+            func.sum(TUM.duration_ms).label("duration_sum"), func.sum(api_error).label("api_errors"),
+            func.max(TUM.start_time).label("last_start"),
+        ).where(w).group_by(TUM.tool_name, api)
+
+    rolled = select(R.tool_name, R.api, R.calls, R.successes, R.failures, R.finished, R.duration_count,
+                    R.duration_sum, R.api_errors, R.last_start)
+    u = combined(split, raw, TUM.start_time, rolled, R.hour)
+    # Two levels: per (tool, API) first, so the second can list each tool's APIs.
+    per_api = select(
+        u.c.tool_name, u.c.api, zsum(u.c.calls).label("calls"), zsum(u.c.successes).label("successes"),
+        zsum(u.c.failures).label("failures"), zsum(u.c.finished).label("finished"),
+        zsum(u.c.duration_sum).label("duration_sum"), zsum(u.c.duration_count).label("duration_count"),
+        zsum(u.c.api_errors).label("api_errors"), func.max(u.c.last_start).label("last_start"),
+    ).group_by(u.c.tool_name, u.c.api).subquery()
+    p = per_api.c
     base = select(
-        TUM.tool_name.label("tool_name"), func.count().label("calls"),
-        func.coalesce(func.sum(is_success(TUM.status)), 0).label("successes"),
-        func.coalesce(func.sum(is_failure(TUM.status)), 0).label("failures"),
-        func.coalesce(func.sum(is_finished(TUM.status)), 0).label("finished"),
-        func.avg(TUM.duration_ms).label("avg_duration_ms"),
-        func.coalesce(func.sum(api_call), 0).label("api_calls"),
-        func.coalesce(func.sum(api_error), 0).label("api_errors"),
-        func.max(TUM.start_time).label("last_used"),
-    ).where(where).group_by(TUM.tool_name).subquery()
-    pct = percentile_columns(conn, TUM.duration_ms, TUM.tool_name, where, (0.95,))
+        p.tool_name, func.sum(p.calls).label("calls"), func.sum(p.successes).label("successes"),
+        func.sum(p.failures).label("failures"), func.sum(p.finished).label("finished"),
+        mean(p.duration_sum, p.duration_count).label("avg_duration_ms"),
+        zsum(case((p.api != "", p.calls), else_=0)).label("api_calls"), func.sum(p.api_errors).label("api_errors"),
+        func.max(p.last_start).label("last_used"),
+        joined_names(conn, case((p.api != "", p.api))).label("apis"),
+    ).group_by(p.tool_name).subquery()
+    if split.uses_rollups:
+        pct = histogram_percentiles(
+            conn, split, (0.95,), raw_key=TUM.tool_name, raw_value=TUM.duration_ms, raw_time=TUM.start_time,
+            raw_filter=true(),
+            histogram=Histogram(ToolLatencyRollup, ToolLatencyDailyRollup, by_name("tool_name")),
+        )
+    else:
+        pct = percentile_columns(conn, TUM.duration_ms, TUM.tool_name, where, (0.95,))
     success_rate = (base.c.successes * 1.0 / func.nullif(base.c.finished, 0)).label("success_rate")
     api_error_rate = (base.c.api_errors * 1.0 / func.nullif(base.c.api_calls, 0)).label("api_error_rate")
-    query = select(base, success_rate, api_error_rate, pct.c.p95).join(pct, pct.c.key == base.c.tool_name, isouter=True)
+    everything = func.sum(base.c.calls).over().label("all_calls")  # before LIMIT
+    query = select(base, success_rate, api_error_rate, pct.c.p95, everything).join(
+        pct, pct.c.key == base.c.tool_name, isouter=True)
     sort_col = {"success_rate": success_rate, "api_error_rate": api_error_rate,
                 "p95_duration_ms": pct.c.p95}.get(sort, base.c.get(sort, base.c.calls))
     order = sort_col.desc() if descending else sort_col.asc()
@@ -53,13 +103,8 @@ def tool_usage(conn: Connection, tr: TimeRange, *, sort: str = "calls", descendi
     names = [r["tool_name"] for r in rows]
     apis: dict[str, list[str]] = {}
     top: dict[str, list[tuple[str, int]]] = {}
-    if names:
-        for tool, api in conn.execute(
-            select(TUM.tool_name, TUM.external_api_called).distinct()
-            .where(where, TUM.tool_name.in_(names), TUM.external_api_called.isnot(None))
-            .order_by(TUM.tool_name, TUM.external_api_called).limit(10 * len(names))
-        ):
-            apis.setdefault(tool, []).append(api)
+    for r in rows:
+        apis[r["tool_name"]] = sorted(set(r["apis"].split(NAME_SEPARATOR)))[:10] if r["apis"] else []
     if names and with_top_agents:
         per_agent = select(
             TUM.tool_name.label("tool"), AEM.agent_name.label("agent"), func.count().label("n"),
@@ -72,7 +117,6 @@ def tool_usage(conn: Connection, tr: TimeRange, *, sort: str = "calls", descendi
         ).subquery()
         for tool, agent, n, _ in conn.execute(select(ranked).where(ranked.c.rk <= 3).order_by(ranked.c.tool, ranked.c.rk)):
             top.setdefault(tool, []).append((agent, int(n)))
-    total = conn.execute(select(func.count()).select_from(TUM).where(where)).scalar() or 0
     return ToolUsage(
         rows=tuple(
             ToolUsageRow(
@@ -80,12 +124,12 @@ def tool_usage(conn: Connection, tr: TimeRange, *, sort: str = "calls", descendi
                 failures=int(r["failures"]),
                 success_rate=None if r["success_rate"] is None else float(r["success_rate"]),
                 avg_duration_ms=None if r["avg_duration_ms"] is None else float(r["avg_duration_ms"]),
-                p95_duration_ms=None if r["p95"] is None else float(r["p95"]),
+                p95_duration_ms=percentile_value(split, r["p95"]),
                 external_apis=tuple(apis.get(r["tool_name"], ())), api_calls=int(r["api_calls"]),
                 api_error_rate=None if r["api_error_rate"] is None else float(r["api_error_rate"]),
                 top_agents=tuple(top.get(r["tool_name"], ())), last_used=r["last_used"],
             )
             for r in rows
         ),
-        total_calls=int(total),
+        total_calls=int(rows[0]["all_calls"]) if rows else 0,
     )

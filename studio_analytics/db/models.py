@@ -167,6 +167,7 @@ class SessionMetrics(Base):
 
     __table_args__ = (
         Index("ix_session_start_time", "start_time"),
+        Index("ix_session_end_time", "end_time", "start_time"),
         Index("ix_session_user_time", "user_id", "start_time"),
     )
 

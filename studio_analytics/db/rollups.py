@@ -35,16 +35,20 @@ from studio_analytics.db.rollup_models import (
     ROLLUP_MODELS,
     ROLLUP_TABLES,
     AgentHourlyRollup,
+    AgentLatencyDailyRollup,
     AgentLatencyRollup,
-    SessionHourlyRollup,
+    ExecutionLatencyRollup,
     ToolHourlyRollup,
+    ToolLatencyDailyRollup,
     ToolLatencyRollup,
     WorkflowHourlyRollup,
+    WorkflowLatencyDailyRollup,
     WorkflowLatencyRollup,
 )
 from studio_analytics.db.types import sqlite_time_text
 
 HOUR_S = 3600
+DAY_S = 86_400
 BUCKETS_PER_OCTAVE = 8
 MIN_BUCKET = -10 * BUCKETS_PER_OCTAVE  # 2**-10 ms (~1 µs) and below
 MAX_BUCKET = 40 * BUCKETS_PER_OCTAVE  # 2**40 ms (35 years) and above
@@ -96,6 +100,13 @@ def epoch_bucket_sql(dialect: str, column: Any, size_s: int) -> ColumnElement[in
 
 def hour_of(moment: datetime) -> int:
     return int(moment.timestamp()) // HOUR_S * HOUR_S
+
+
+def _daily(latency: Counter[tuple[int, str, int]]) -> list[tuple[int, str, int, int]]:
+    days: Counter[tuple[int, str, int]] = Counter()
+    for (hour, name, bucket), n in latency.items():
+        days[(hour // DAY_S * DAY_S, name, bucket)] += n
+    return [(*k, n) for k, n in sorted(days.items())]
 
 
 # -- availability -------------------------------------------------------------------
@@ -174,7 +185,7 @@ def apply_rollups(conn: Connection, *, executions: Sequence[Mapping[str, Any]] =
     if executions:
         agents: dict[tuple[int, str], list[Any]] = {}
         latency: Counter[tuple[int, str, int]] = Counter()
-        sessions: set[tuple[int, str]] = set()
+        overall: Counter[tuple[int, int]] = Counter()
         for r in executions:
             start = r["start_time"]
             hour = hour_of(start)
@@ -188,19 +199,21 @@ def apply_rollups(conn: Connection, *, executions: Sequence[Mapping[str, Any]] =
             if d is not None:
                 acc[5] += 1
                 acc[6] += d
-                latency[(hour, name, latency_bucket(d))] += 1
+                b = latency_bucket(d)
+                latency[(hour, name, b)] += 1
+                overall[(hour, b)] += 1
             acc[7] += r.get("tool_count") or 0
             acc[8] += r.get("tokens_used") or 0
             acc[9] += r.get("api_calls_count") or 0
             if start > acc[10]:
                 acc[10] = start
-            if sid := r.get("session_id"):
-                sessions.add((hour, sid))
         _write(conn, "rollup_agent_hourly", ("hour", "agent_name"), _AGENT_ADDS, True,
                [(*k, *v[:10], t(v[10])) for k, v in sorted(agents.items())])
         _write(conn, "rollup_agent_latency", ("hour", "agent_name", "bucket"), ("n",), False,
                [(*k, n) for k, n in sorted(latency.items())])
-        _write(conn, "rollup_session_hourly", ("hour", "session_id"), (), False, sorted(sessions))
+        _write(conn, "rollup_agent_latency_daily", ("day", "agent_name", "bucket"), ("n",), False, _daily(latency))
+        _write(conn, "rollup_execution_latency", ("hour", "bucket"), ("n",), False,
+               [(*k, n) for k, n in sorted(overall.items())])
     if tools:
         per_tool: dict[tuple[int, str, str], list[Any]] = {}
         latency = Counter()
@@ -230,6 +243,7 @@ def apply_rollups(conn: Connection, *, executions: Sequence[Mapping[str, Any]] =
                [(*k, *v[:7], t(v[7])) for k, v in sorted(per_tool.items())])
         _write(conn, "rollup_tool_latency", ("hour", "tool_name", "bucket"), ("n",), False,
                [(*k, n) for k, n in sorted(latency.items())])
+        _write(conn, "rollup_tool_latency_daily", ("day", "tool_name", "bucket"), ("n",), False, _daily(latency))
     if workflows:
         per_type: dict[tuple[int, str], list[Any]] = {}
         latency = Counter()
@@ -263,6 +277,8 @@ def apply_rollups(conn: Connection, *, executions: Sequence[Mapping[str, Any]] =
                [(*k, *v[:15], t(v[15])) for k, v in sorted(per_type.items())])
         _write(conn, "rollup_workflow_latency", ("hour", "workflow_type", "bucket"), ("n",), False,
                [(*k, n) for k, n in sorted(latency.items())])
+        _write(conn, "rollup_workflow_latency_daily", ("day", "workflow_type", "bucket"), ("n",), False,
+               _daily(latency))
 
 
 def adjust_workflow_totals(conn: Connection, *, workflow_type: str, start_time: datetime, agent_count: int,
@@ -335,9 +351,15 @@ def _rebuild_statements(dialect: str) -> list[Any]:
         select(hour, aem.agent_name, bucket, func.count()).where(aem.duration_ms.isnot(None))
         .group_by(hour, aem.agent_name, bucket),
     ))
-    statements.append(insert(SessionHourlyRollup).from_select(
-        ["hour", "session_id"],
-        select(hour, aem.session_id).where(aem.session_id.isnot(None), aem.session_id != "").distinct(),
+    day = epoch_bucket_sql(dialect, aem.start_time, DAY_S)
+    statements.append(insert(AgentLatencyDailyRollup).from_select(
+        ["day", "agent_name", "bucket", "n"],
+        select(day, aem.agent_name, bucket, func.count()).where(aem.duration_ms.isnot(None))
+        .group_by(day, aem.agent_name, bucket),
+    ))
+    statements.append(insert(ExecutionLatencyRollup).from_select(
+        ["hour", "bucket", "n"],
+        select(hour, bucket, func.count()).where(aem.duration_ms.isnot(None)).group_by(hour, bucket),
     ))
 
     hour = epoch_bucket_sql(dialect, tum.start_time, HOUR_S)
@@ -356,6 +378,12 @@ def _rebuild_statements(dialect: str) -> list[Any]:
         select(hour, tum.tool_name, bucket, func.count()).where(tum.duration_ms.isnot(None))
         .group_by(hour, tum.tool_name, bucket),
     ))
+    day = epoch_bucket_sql(dialect, tum.start_time, DAY_S)
+    statements.append(insert(ToolLatencyDailyRollup).from_select(
+        ["day", "tool_name", "bucket", "n"],
+        select(day, tum.tool_name, bucket, func.count()).where(tum.duration_ms.isnot(None))
+        .group_by(day, tum.tool_name, bucket),
+    ))
 
     hour = epoch_bucket_sql(dialect, wm.start_time, HOUR_S)
     statements.append(insert(WorkflowHourlyRollup).from_select(
@@ -371,6 +399,12 @@ def _rebuild_statements(dialect: str) -> list[Any]:
         ["hour", "workflow_type", "bucket", "n"],
         select(hour, wm.workflow_type, bucket, func.count()).where(wm.duration_ms.isnot(None))
         .group_by(hour, wm.workflow_type, bucket),
+    ))
+    day = epoch_bucket_sql(dialect, wm.start_time, DAY_S)
+    statements.append(insert(WorkflowLatencyDailyRollup).from_select(
+        ["day", "workflow_type", "bucket", "n"],
+        select(day, wm.workflow_type, bucket, func.count()).where(wm.duration_ms.isnot(None))
+        .group_by(day, wm.workflow_type, bucket),
     ))
     return statements
 
@@ -391,7 +425,7 @@ def rollup_drift(conn: Connection) -> dict[str, int]:
 
 
 __all__ = [
-    "BUCKETS_PER_OCTAVE", "HOUR_S", "PERCENTILE_RELATIVE_ERROR", "ROLLUP_TABLES", "USE_ROLLUPS_OPTION",
+    "BUCKETS_PER_OCTAVE", "DAY_S", "HOUR_S", "PERCENTILE_RELATIVE_ERROR", "ROLLUP_TABLES", "USE_ROLLUPS_OPTION",
     "adjust_workflow_totals", "apply_rollups", "bucket_value", "epoch_bucket_sql", "hour_of", "latency_bucket",
     "latency_bucket_sql", "rebuild_rollups", "rollup_drift", "rollups_available",
 ]

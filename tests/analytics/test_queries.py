@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 from sqlalchemy import insert
+from sqlalchemy.engine import Engine
 
 from studio_analytics.analytics import (
     agent_usage,
@@ -20,9 +21,16 @@ from studio_analytics.analytics import (
 )
 from studio_analytics.analytics.timerange import bucket_starts, previous_period
 from studio_analytics.db.engine import create_db_engine
-from studio_analytics.db.models import AgentExecutionMetrics, ToolUsageMetrics
+from studio_analytics.db.models import AgentExecutionMetrics, SessionMetrics, ToolUsageMetrics
+from studio_analytics.db.rollups import (
+    PERCENTILE_RELATIVE_ERROR,
+    USE_ROLLUPS_OPTION,
+    rebuild_rollups,
+)
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+# Ranges end mid-hour so the rollup path also reads raw rows for the partial hours.
+QUERY_NOW = NOW - timedelta(minutes=17, seconds=3.25)
 STATUSES = ["success"] * 7 + ["failure", "error", "timeout", "running"]
 
 
@@ -49,15 +57,54 @@ def _make_rows(seed: int = 3) -> tuple[list[dict], list[dict]]:
     return execs, tools
 
 
-@pytest.fixture
-def data_url(db_url: str) -> tuple[str, list[dict], list[dict]]:
+class Data(tuple):  # (url, executions, tools) and how the queries read them
+    mode: str
+
+
+@pytest.fixture(params=["rollups", "raw"])
+def data_url(db_url: str, request: pytest.FixtureRequest) -> Data:
+    """Rows inserted directly, rollups rebuilt from them; the queries read either the
+    rollups (plus raw rows for the partial hours) or raw rows only."""
     execs, tools = _make_rows()
     engine = create_db_engine(db_url)
     with engine.begin() as conn:
         conn.execute(insert(AgentExecutionMetrics), execs)
         conn.execute(insert(ToolUsageMetrics), tools)
+        conn.execute(insert(SessionMetrics), _sessions_of(execs))
+        rebuild_rollups(conn)
     engine.dispose()
-    return db_url, execs, tools
+    data = Data((db_url, execs, tools))
+    data.mode = request.param
+    return data
+
+
+def _sessions_of(execs: list[dict]) -> list[dict]:
+    spans: dict[str, list] = {}
+    for r in execs:
+        span = spans.setdefault(r["session_id"], [r["start_time"], r["end_time"]])
+        span[0], span[1] = min(span[0], r["start_time"]), max(span[1], r["end_time"])
+    return [dict(session_id=sid, start_time=a, end_time=b, total_queries=0, successful_queries=0, failed_queries=0,
+                 unique_agents_count=0, is_active=False) for sid, (a, b) in spans.items()]
+
+
+def _active_sessions(execs: list[dict], start: datetime, end: datetime) -> int:
+    """Sessions open at some moment of [start, end): first start before the end, last end after the start."""
+    return sum(a < end and b >= start for a, b in ((s["start_time"], s["end_time"]) for s in _sessions_of(execs)))
+
+
+def _reader(data: Data) -> Engine:
+    engine = create_db_engine(data[0], read_only=True)
+    if data.mode == "raw":
+        return engine.execution_options(**{USE_ROLLUPS_OPTION: False})
+    return engine
+
+
+def _percentile_ok(got: float | None, values: list[float], q: float, data: Data, dialect: str) -> bool:
+    if data.mode == "rollups":  # histogram bucket of the nearest-rank value
+        return got == pytest.approx(_nearest_rank(values, q), rel=PERCENTILE_RELATIVE_ERROR)
+    if dialect == "postgresql":
+        return got == pytest.approx(float(np.percentile(values, q * 100)))
+    return got == pytest.approx(_nearest_rank(values, q))
 
 
 def _in(rows: list[dict], start: datetime, end: datetime) -> list[dict]:
@@ -69,10 +116,10 @@ def _nearest_rank(values: list[float], q: float) -> float:
     return values[max(0, math.ceil(q * len(values)) - 1)]
 
 
-def test_agent_usage_matches_python(data_url: tuple[str, list[dict], list[dict]]) -> None:
+def test_agent_usage_matches_python(data_url: Data) -> None:
     url, execs, _ = data_url
-    tr = time_range(preset="7d", now=NOW)
-    engine = create_db_engine(url, read_only=True)
+    tr = time_range(preset="7d", now=QUERY_NOW)
+    engine = _reader(data_url)
     with engine.connect() as conn:
         usage = agent_usage(conn, tr)
         by_fail = agent_usage(conn, tr, sort="failures", descending=False)
@@ -89,21 +136,18 @@ def test_agent_usage_matches_python(data_url: tuple[str, list[dict], list[dict]]
         assert row.avg_duration_ms == pytest.approx(sum(durations) / len(durations))
         assert row.total_tokens == sum(r["tokens_used"] for r in mine)
         assert row.total_tool_calls == sum(r["tool_count"] for r in mine)
-        if engine.dialect.name == "postgresql":
-            assert row.p95_duration_ms == pytest.approx(float(np.percentile(durations, 95)))
-        else:
-            assert row.p95_duration_ms == pytest.approx(_nearest_rank(durations, 0.95))
-            assert row.p50_duration_ms == pytest.approx(_nearest_rank(durations, 0.50))
+        for q, got in ((0.5, row.p50_duration_ms), (0.95, row.p95_duration_ms), (0.99, row.p99_duration_ms)):
+            assert _percentile_ok(got, durations, q, data_url, engine.dialect.name), (q, got)
         assert row.last_used == max(r["start_time"] for r in mine)
     assert [r.executions for r in usage.rows] == sorted((r.executions for r in usage.rows), reverse=True)
     assert [r.failures for r in by_fail.rows] == sorted(r.failures for r in by_fail.rows)
     engine.dispose()
 
 
-def test_tool_usage_matches_python(data_url: tuple[str, list[dict], list[dict]]) -> None:
+def test_tool_usage_matches_python(data_url: Data) -> None:
     url, execs, tools = data_url
-    tr = time_range(preset="7d", now=NOW)
-    engine = create_db_engine(url, read_only=True)
+    tr = time_range(preset="7d", now=QUERY_NOW)
+    engine = _reader(data_url)
     with engine.connect() as conn:
         usage = tool_usage(conn, tr)
     rows = _in(tools, tr.start, tr.end)
@@ -123,10 +167,10 @@ def test_tool_usage_matches_python(data_url: tuple[str, list[dict], list[dict]])
     engine.dispose()
 
 
-def test_kpis_and_series_match_python(data_url: tuple[str, list[dict], list[dict]]) -> None:
+def test_kpis_and_series_match_python(data_url: Data) -> None:
     url, execs, _ = data_url
-    tr = time_range(preset="7d", now=NOW)
-    engine = create_db_engine(url, read_only=True)
+    tr = time_range(preset="7d", now=QUERY_NOW)
+    engine = _reader(data_url)
     with engine.connect() as conn:
         kpis = summary_kpis(conn, tr)
         series = time_series(conn, tr)
@@ -134,16 +178,24 @@ def test_kpis_and_series_match_python(data_url: tuple[str, list[dict], list[dict
     assert kpis.total_executions == len(rows)
     assert kpis.queries_per_hour.value == pytest.approx(len(rows) / 168)
     assert kpis.queries_per_hour.previous == pytest.approx(len(prev) / 168)
-    assert kpis.active_sessions.value == len({r["session_id"] for r in rows})
+    assert kpis.active_sessions.value == _active_sessions(execs, tr.start, tr.end)
+    assert kpis.active_sessions.previous == _active_sessions(execs, previous_period(tr).start, tr.start)
     finished = [r for r in rows if r["status"] != "running"]
     assert kpis.success_rate.value == pytest.approx(sum(r["status"] == "success" for r in finished) / len(finished))
     assert series.executions.sum() == len(rows)
     assert series.failures.sum() == sum(r["status"] in ("failure", "error", "timeout") for r in rows)
     starts = bucket_starts(tr)
     assert len(series.bucket_starts) == len(starts)
+    durations = [r["duration_ms"] for r in rows if r["duration_ms"] is not None]
+    assert kpis.avg_response_time_ms.value == pytest.approx(sum(durations) / len(durations))
     for i, b in enumerate(starts):
-        n = sum(b <= r["start_time"].timestamp() < b + 3600 for r in rows)
-        assert series.executions[i] == n
+        mine = [r for r in rows if b <= r["start_time"].timestamp() < b + 3600]
+        assert series.executions[i] == len(mine)
+        values = [r["duration_ms"] for r in mine if r["duration_ms"] is not None]
+        if values:
+            assert _percentile_ok(float(series.p95_duration_ms[i]), values, 0.95, data_url, engine.dialect.name)
+        else:
+            assert np.isnan(series.p95_duration_ms[i])
     engine.dispose()
 
 
@@ -220,13 +272,13 @@ def test_error_sessions_workflows_match_python(db_url: str) -> None:
 
 @pytest.mark.parametrize("sort", ["start_time", "duration_ms"])
 @pytest.mark.parametrize("descending", [True, False])
-def test_keyset_pages_walk_every_row_once(data_url: tuple[str, list[dict], list[dict]], sort: str,
+def test_keyset_pages_walk_every_row_once(data_url: Data, sort: str,
                                           descending: bool) -> None:
     from studio_analytics.analytics import list_executions
 
     url, execs, _ = data_url
-    tr = time_range(preset="7d", now=NOW)
-    engine = create_db_engine(url, read_only=True)
+    tr = time_range(preset="7d", now=QUERY_NOW)
+    engine = _reader(data_url)
     seen: list = []
     cursor = None
     with engine.connect() as conn:
@@ -244,14 +296,14 @@ def test_keyset_pages_walk_every_row_once(data_url: tuple[str, list[dict], list[
     assert keys == sorted(keys, reverse=descending)
 
 
-def test_filters_and_details(data_url: tuple[str, list[dict], list[dict]]) -> None:
+def test_filters_and_details(data_url: Data) -> None:
     from studio_analytics.analytics import execution_detail, list_executions
     from studio_analytics.analytics.results import ExecutionFilter
 
     url, execs, tools = data_url
-    tr = time_range(preset="7d", now=NOW)
+    tr = time_range(preset="7d", now=QUERY_NOW)
     rows = _in(execs, tr.start, tr.end)
-    engine = create_db_engine(url, read_only=True)
+    engine = _reader(data_url)
     with engine.connect() as conn:
         failed = list_executions(conn, tr, filters=ExecutionFilter(status="failure", agent_name="A"), limit=1000)
         with_calc = list_executions(conn, tr, filters=ExecutionFilter(tool_name="calc"), limit=1000)
@@ -267,3 +319,29 @@ def test_filters_and_details(data_url: tuple[str, list[dict], list[dict]]) -> No
     assert detail is not None and missing is None
     mine = sorted((t for t in tools if t["execution_id"] == target["execution_id"]), key=lambda t: t["start_time"])
     assert [c.usage_id for c in detail.tool_calls] == [t["usage_id"] for t in mine]
+
+
+@pytest.mark.parametrize(("end_offset_h", "days"), [(-0.3, 7), (-15.6, 7), (-3.2, 2), (-20.9, 1.6), (-0.01, 8.5),
+                                                      (-5.5, 20)])
+def test_percentiles_over_ranges_cut_anywhere(data_url: Data, end_offset_h: float, days: float) -> None:
+    """Partial days at either end (read as whole days minus hours), partial hours (raw
+    rows), day buckets: every figure still matches the rows."""
+    _, execs, _ = data_url
+    tr = time_range(days=days, now=NOW + timedelta(hours=end_offset_h))
+    engine = _reader(data_url)
+    with engine.connect() as conn:
+        usage = agent_usage(conn, tr)
+        series = time_series(conn, tr)
+    engine.dispose()
+    rows = _in(execs, tr.start, tr.end)
+    assert usage.total_executions == len(rows)
+    for row in usage.rows:
+        durations = [r["duration_ms"] for r in rows if r["agent_name"] == row.agent_name and r["duration_ms"]]
+        for q, got in ((0.5, row.p50_duration_ms), (0.99, row.p99_duration_ms)):
+            assert _percentile_ok(got, durations, q, data_url, engine.dialect.name), (q, got)
+    size = 86_400 if days > 14 else 3600
+    assert series.executions.sum() == len(rows)
+    for i, b in enumerate(series.bucket_starts):
+        values = [r["duration_ms"] for r in rows if b <= r["start_time"].timestamp() < b + size and r["duration_ms"]]
+        if values:
+            assert _percentile_ok(float(series.p95_duration_ms[i]), values, 0.95, data_url, engine.dialect.name)

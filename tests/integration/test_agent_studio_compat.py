@@ -190,7 +190,7 @@ def test_upgrade_refuses_unless_asked_then_only_adds_indexes(agent_studio_url: s
         "ix_exec_start_time", "ix_exec_agent_time", "ix_exec_status_time", "ix_exec_session_time",
         "ix_exec_user_time", "ix_exec_correlation", "ix_tool_start_time", "ix_tool_execution",
         "ix_tool_name_time", "ix_workflow_start_time", "ix_workflow_type_time",
-        "ix_workflow_session", "ix_session_start_time", "ix_session_user_time",
+        "ix_workflow_session", "ix_session_start_time", "ix_session_end_time", "ix_session_user_time",
     }
     with engine.connect() as conn:
         state = schema_state(conn)

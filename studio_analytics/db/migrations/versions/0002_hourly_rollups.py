@@ -1,4 +1,4 @@
-"""Hourly rollup tables, filled from the rows already present.
+"""Hourly rollup tables, filled from the rows already present; session end-time index.
 
 Revision ID: 0002
 Revises: 0001
@@ -32,10 +32,10 @@ def _key(name: str, type_: sa.types.TypeEngine) -> sa.Column:
     return sa.Column(name, type_, nullable=False)
 
 
-def _latency(table: str, key: str) -> None:
+def _latency(table: str, key: str, period: str = "hour") -> None:
     op.create_table(
-        table, _key("hour", sa.BigInteger()), _key(key, sa.String(255)), _key("bucket", sa.SmallInteger()), _n("n"),
-        sa.PrimaryKeyConstraint("hour", key, "bucket", name=f"pk_{table}"), **_CLUSTERED,
+        table, _key(period, sa.BigInteger()), _key(key, sa.String(255)), _key("bucket", sa.SmallInteger()), _n("n"),
+        sa.PrimaryKeyConstraint(period, key, "bucket", name=f"pk_{table}"), **_CLUSTERED,
     )
 
 
@@ -48,6 +48,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("hour", "agent_name", name="pk_rollup_agent_hourly"), **_CLUSTERED,
     )
     _latency("rollup_agent_latency", "agent_name")
+    _latency("rollup_agent_latency_daily", "agent_name", "day")
+    op.create_table(
+        "rollup_execution_latency", _key("hour", sa.BigInteger()), _key("bucket", sa.SmallInteger()), _n("n"),
+        sa.PrimaryKeyConstraint("hour", "bucket", name="pk_rollup_execution_latency"), **_CLUSTERED,
+    )
     op.create_table(
         "rollup_tool_hourly", _key("hour", sa.BigInteger()), _key("tool_name", sa.String(255)),
         _key("api", sa.String(255)),
@@ -56,6 +61,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("hour", "tool_name", "api", name="pk_rollup_tool_hourly"), **_CLUSTERED,
     )
     _latency("rollup_tool_latency", "tool_name")
+    _latency("rollup_tool_latency_daily", "tool_name", "day")
     op.create_table(
         "rollup_workflow_hourly", _key("hour", sa.BigInteger()), _key("workflow_type", sa.String(255)),
         *(_n(c) for c in ("runs", "successes", "failures", "timeouts", "finished", "duration_count")),
@@ -65,10 +71,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("hour", "workflow_type", name="pk_rollup_workflow_hourly"), **_CLUSTERED,
     )
     _latency("rollup_workflow_latency", "workflow_type")
-    op.create_table(
-        "rollup_session_hourly", _key("hour", sa.BigInteger()), _key("session_id", sa.String(255)),
-        sa.PrimaryKeyConstraint("hour", "session_id", name="pk_rollup_session_hourly"), **_CLUSTERED,
-    )
+    _latency("rollup_workflow_latency_daily", "workflow_type", "day")
+    # "Active sessions in a range" = sessions whose span overlaps it: found by end time.
+    op.create_index("ix_session_end_time", "session_metrics", ["end_time", "start_time"])
     # Existing rows: the same INSERT .. SELECT that `db rebuild-rollups` runs.
     from studio_analytics.db.rollups import rebuild_rollups
 
@@ -76,6 +81,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("rollup_session_hourly", "rollup_workflow_latency", "rollup_workflow_hourly",
-                  "rollup_tool_latency", "rollup_tool_hourly", "rollup_agent_latency", "rollup_agent_hourly"):
+    op.drop_index("ix_session_end_time", "session_metrics")
+    for table in ("rollup_workflow_latency_daily", "rollup_workflow_latency",
+                  "rollup_workflow_hourly", "rollup_tool_latency_daily", "rollup_tool_latency", "rollup_tool_hourly",
+                  "rollup_execution_latency", "rollup_agent_latency_daily", "rollup_agent_latency",
+                  "rollup_agent_hourly"):
         op.drop_table(table)
