@@ -194,3 +194,9 @@ def mean(total: Any, count: Any) -> ColumnElement[Any]:
 
 def zsum(column: Any) -> ColumnElement[Any]:
     return func.coalesce(func.sum(column), 0)
+
+
+def hour_bucket(hour: Any, size: int) -> Any:
+    """An hour column's time bucket of ``size`` seconds (integer division on both
+    dialects; SQLAlchemy's "/" would divide as floats)."""
+    return hour if size == HOUR_S else hour.op("/")(size) * size

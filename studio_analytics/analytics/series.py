@@ -14,6 +14,7 @@ from studio_analytics.analytics.rollup_sources import (
     Histogram,
     combined,
     histogram_percentiles,
+    hour_bucket,
     mean,
     percentile_value,
     raw_only,
@@ -54,7 +55,7 @@ def time_series(conn: Connection, tr: TimeRange, *, agent_name: str | None = Non
             func.sum(AEM.duration_ms).label("duration_sum"),
         ).where(where, raw_filter).group_by(bucket)
 
-    rolled = select(_hour_bucket(R.hour, size).label("b"), R.executions, R.failures, R.timeouts, R.duration_count,
+    rolled = select(hour_bucket(R.hour, size).label("b"), R.executions, R.failures, R.timeouts, R.duration_count,
                     R.duration_sum).where(roll_filter)
     u = combined(split, raw, AEM.start_time, rolled, R.hour)
     counts = conn.execute(
@@ -69,7 +70,7 @@ def time_series(conn: Connection, tr: TimeRange, *, agent_name: str | None = Non
             hourly, where = AgentLatencyRollup, lambda model: model.agent_name == agent_name
         histogram = Histogram(
             hourly, AgentLatencyDailyRollup if size == DAY_S else None,
-            lambda model, period: getattr(model, period) if period == "day" else _hour_bucket(model.hour, size),
+            lambda model, period: getattr(model, period) if period == "day" else hour_bucket(model.hour, size),
             where,
         )
         pct = histogram_percentiles(
@@ -103,7 +104,3 @@ def time_series(conn: Connection, tr: TimeRange, *, agent_name: str | None = Non
                       executions=executions, failures=failures, timeouts=timeouts,
                       p95_duration_ms=p95, avg_duration_ms=avg)
 
-
-def _hour_bucket(hour: Any, size: int) -> Any:
-    # Integer division on both dialects (SQLAlchemy's "/" would divide as floats).
-    return hour if size == HOUR_S else hour.op("/")(size) * size

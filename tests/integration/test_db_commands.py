@@ -38,3 +38,31 @@ def test_upgrade_postgres(pg_empty_url: str, capsys: pytest.CaptureFixture[str])
     assert "upgraded none -> 0002" in capsys.readouterr().out
     assert run_cli(["db", "check", "--db", pg_empty_url, "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["kind"] == "studio"
+
+
+def test_rollups_behind_after_a_bulk_import_then_rebuilt(sqlite_db_url: str,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from sqlalchemy import text
+
+    from studio_analytics.db.engine import create_db_engine
+
+    engine = create_db_engine(sqlite_db_url)
+    with engine.begin() as conn:  # rows that did not come through the tracker's writer
+        conn.execute(text("INSERT INTO agent_execution_metrics (execution_id, agent_name, start_time, duration_ms, "
+                          "status, tool_count, retry_count, api_calls_count) VALUES "
+                          "('e1', 'A', '2026-11-20 10:00:00.000000', 5.0, 'success', 0, 0, 0), "
+                          "('e2', 'A', '2026-11-20 11:00:00.000000', 7.0, 'failure', 0, 0, 0)"))
+    engine.dispose()
+    assert run_cli(["db", "check", "--db", sqlite_db_url, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rollups_behind"]["agent_execution_metrics"] == 2
+    assert run_cli(["db", "rebuild-rollups", "--db", sqlite_db_url]) == 0
+    assert "rollup_agent_hourly" in capsys.readouterr().out
+    assert run_cli(["db", "check", "--db", sqlite_db_url, "--format", "json"]) == 0
+    assert set(json.loads(capsys.readouterr().out)["rollups_behind"].values()) == {0}
+
+
+def test_rebuild_rollups_refuses_a_database_without_them(sqlite_file_url: str,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["db", "rebuild-rollups", "--db", sqlite_file_url]) == 1
+    err = capsys.readouterr().err
+    assert "no rollup tables" in err and "db upgrade" in err
