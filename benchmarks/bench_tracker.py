@@ -3,11 +3,13 @@
     python -m benchmarks.bench_tracker [--spans N] [--rows N] [--pg URL]
 
 1. Per-span cost of ``track_tool_usage`` enter/exit inside an execution, with the writer
-   thread running and draining into a real SQLite file, against a bare ``nullcontext()``
-   and against an OpenTelemetry SDK span with a ``BatchSpanProcessor`` (exporter that
-   discards).
+   thread running and draining into a real SQLite file, against a bare ``nullcontext()``,
+   a minimal queue-append tracker (two clock reads and a deque append: the floor of any
+   in-process tracker, which calibrates this machine) and an OpenTelemetry SDK span with
+   a ``BatchSpanProcessor`` (exporter that discards).
 2. Sustained writer throughput (rows/s) into SQLite and, with --pg or
-   $STUDIO_ANALYTICS_TEST_PG_URL, into a temporary PostgreSQL database.
+   $STUDIO_ANALYTICS_TEST_PG_URL, into a temporary PostgreSQL database; and SQLite's own
+   floor for the same table (executemany of ready-made tuples) as the ceiling.
 3. The same rows written the way the original system did: one insert and commit per call.
 """
 
@@ -15,10 +17,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import statistics
 import tempfile
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import UTC, datetime
@@ -53,7 +57,29 @@ def bench_span_cost(n: int, workdir: Path) -> dict[str, float]:
                 with tracker.track_tool_usage(tool_name="web_search"):
                     pass
 
-    results = {"nullcontext": _per_span_us(bare, n)}
+    class MinimalTracker:
+        """The least a tracker can do: two clock reads and one append to a deque."""
+
+        queue: deque[tuple[str, int, int]] = deque()
+
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def __enter__(self) -> MinimalTracker:
+            self.start = time.perf_counter_ns()
+            return self
+
+        def __exit__(self, *exc: object) -> bool:
+            self.queue.append((self.name, self.start, time.perf_counter_ns()))
+            return False
+
+    def minimal(k: int) -> None:
+        for _ in range(k):
+            with MinimalTracker("web_search"):
+                pass
+        MinimalTracker.queue.clear()
+
+    results = {"nullcontext": _per_span_us(bare, n), "minimal queue-append": _per_span_us(minimal, n)}
     for label, paused in (("studio-analytics", False), ("hot path only", True)):
         # paused: the writer does not wake until flush(), so the loop pays only the hot path
         tracker.configure(db_url=f"sqlite:///{workdir / 'spans.sqlite3'}", spool_path=str(workdir / "spool.sqlite3"),
@@ -118,6 +144,26 @@ def bench_throughput(url: str, rows: int, workdir: Path) -> tuple[float, float]:
     return results[0], results[1]
 
 
+def bench_sqlite_floor(path: Path, rows: int) -> float:
+    """Rows/s of sqlite3's executemany of already-converted tuples into the same table:
+    the ceiling any writer in Python reaches on this machine."""
+    upgrade_database(create_db_engine(f"sqlite:///{path}"))
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    base = uuid.uuid4().int
+    values = [(f"{base + i:032x}", "bench", "2026-11-25 04:05:55.532347", "2026-11-25 04:05:55.532350", 0.01,
+               "success", "q", "[]", 0, 0, f"s{i // 10}", 10, 0) for i in range(rows)]
+    started = time.perf_counter()
+    con.executemany("INSERT INTO agent_execution_metrics (execution_id, agent_name, start_time, end_time, duration_ms, "
+                    "status, query, tools_called, tool_count, retry_count, session_id, tokens_used, api_calls_count) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", values)
+    con.commit()
+    elapsed = time.perf_counter() - started
+    con.close()
+    return rows / elapsed
+
+
 def bench_naive(url: str, rows: int) -> float:
     """One INSERT + COMMIT per call, as the original analytics service did."""
     engine = create_db_engine(url)
@@ -167,9 +213,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"per span, {args.spans:,} spans, median of 5 runs; 'studio-analytics' has its writer "
               "draining into SQLite at the same time, 'hot path only' has it paused:")
         base = cost["nullcontext"]
-        for name in ("nullcontext", "hot path only", "studio-analytics", "opentelemetry"):
+        for name in ("nullcontext", "minimal queue-append", "hot path only", "studio-analytics", "opentelemetry"):
             if name in cost:
-                print(f"  {name:18} {cost[name]:6.2f} µs   {cost[name] / base:5.1f}x nullcontext")
+                print(f"  {name:22} {cost[name]:6.2f} µs   {cost[name] / base:5.1f}x nullcontext")
+        minimal_us = cost["minimal queue-append"]
+        print(f"  studio-analytics / minimal queue-append = {cost['studio-analytics'] / minimal_us:.2f}x "
+              f"(hot path only: {cost['hot path only'] / minimal_us:.2f}x)")
         if "opentelemetry" in cost:
             print(f"  studio-analytics / opentelemetry = {cost['studio-analytics'] / cost['opentelemetry']:.2f}x")
 
@@ -179,8 +228,11 @@ def main(argv: list[str] | None = None) -> int:
         naive_url = f"sqlite:///{work / 'naive.sqlite3'}"
         upgrade_database(create_db_engine(naive_url))
         nv = bench_naive(naive_url, args.naive_rows)
+        floor = bench_sqlite_floor(work / "floor.sqlite3", args.rows)
         print(f"SQLite writer throughput: {tp:,.0f} rows/s alone, {tp_e2e:,.0f} rows/s while the agent "
-              f"produces them ({args.rows:,} executions, ~10 per session, session aggregates kept)")
+              f"produces them ({args.rows:,} executions, ~10 per session, session aggregates and rollups kept)")
+        print(f"SQLite's own floor (one executemany of ready-made rows, same table and indexes, nothing else): "
+              f"{floor:,.0f} rows/s -> the writer runs at {tp / floor:.0%} of it")
         print(f"SQLite naive insert+commit per call: {nv:,.0f} rows/s -> batching is {tp / nv:.0f}x faster")
         if args.pg:
             url, drop = _temp_pg(args.pg)

@@ -141,7 +141,7 @@ def stats() -> TrackerStats:
     except Exception:  # noqa: BLE001
         pending = -1
     return TrackerStats(
-        enqueued=c["enqueued"], written=c["written"], spooled=c["spooled"], replayed=c["replayed"],
+        enqueued=w.enqueued_count(), written=c["written"], spooled=c["spooled"], replayed=c["replayed"],
         dropped=c["dropped"], rejected=c["rejected"], errors=c["errors"], queued=len(w._queue),
         spool_pending=pending,
         batch_ms_last=w.latencies_ms[-1] if lat else None,

@@ -109,6 +109,8 @@ def _redact(text: str, cfg: TrackerConfig) -> str:
 def valid_unicode(text: str) -> str:
     # Lone surrogates cannot be encoded as UTF-8 (SQLite and PostgreSQL reject them);
     # PostgreSQL also rejects NUL in text.
+    if text.isascii():  # O(1) in CPython: ASCII text has no surrogates
+        return text.replace("\x00", "\ufffd") if "\x00" in text else text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

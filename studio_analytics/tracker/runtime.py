@@ -39,18 +39,20 @@ def config() -> TrackerConfig:
     return cfg
 
 
+#: The configured test/demo clock (``time_ns``-like), read on the hot path as a plain
+#: module attribute; None means real time.
+CLOCK: Callable[[], int] | None = None
+
+
 def set_config(cfg: TrackerConfig) -> None:
-    global _config, _writer
+    global _config, _writer, _enqueue, CLOCK
     with _lock:
         old_writer, _config = _writer, cfg
         _writer = None
+        _enqueue = None
+        CLOCK = cfg.clock
     if old_writer is not None:
         old_writer.shutdown(cfg.exit_timeout_s)
-
-
-def clock() -> Callable[[], int] | None:
-    cfg = _config
-    return cfg.clock if cfg is not None else None
 
 
 def sample() -> bool:
@@ -75,11 +77,25 @@ def current_writer() -> Any:
     return _writer
 
 
+_enqueue: Callable[[str, Any], None] | None = None  # the writer's enqueue, or a no-op when disabled
+
+
+def _discard(kind: str, row: Any) -> None:
+    pass
+
+
 def enqueue(kind: str, row: Any) -> None:
-    cfg = _config or config()
-    if not cfg.enabled:
-        return
-    writer().enqueue(kind, row)
+    f = _enqueue
+    if f is None:
+        f = _bind_enqueue()
+    f(kind, row)
+
+
+def _bind_enqueue() -> Callable[[str, Any], None]:
+    global _enqueue
+    f = writer().enqueue if config().enabled else _discard
+    _enqueue = f
+    return f
 
 
 def internal_error(what: str) -> None:
@@ -106,8 +122,9 @@ def internal_error(what: str) -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _writer, _lock
+    global _writer, _lock, _enqueue
     _lock = threading.Lock()
+    _enqueue = None
     w, _writer = _writer, None
     if w is not None:
         w.abandon_after_fork()

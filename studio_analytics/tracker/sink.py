@@ -232,6 +232,9 @@ def _recompute_sessions(conn: Connection, session_ids: Sequence[str]) -> None:
     if conn.dialect.name == "postgresql":
         current = current.with_for_update()  # one batch at a time per session, in id order
     existing = {r.session_id: r for r in conn.execute(current)}
+    # One grouped query: counts, times and the distinct agent names (as a JSON array).
+    names = (func.json_agg(distinct(AEM.agent_name)) if conn.dialect.name == "postgresql"
+             else func.json_group_array(distinct(AEM.agent_name)))
     aggregates = conn.execute(
         select(
             AEM.session_id,
@@ -243,17 +246,11 @@ def _recompute_sessions(conn: Connection, session_ids: Sequence[str]) -> None:
             func.sum(AEM.tokens_used),
             func.min(AEM.start_time),
             func.max(AEM.end_time),
+            names,
         ).where(AEM.session_id.in_(ids)).group_by(AEM.session_id)
     ).all()
-    agents: dict[str, list[str]] = {}
-    for sid, name in conn.execute(
-        select(AEM.session_id, AEM.agent_name).distinct().where(AEM.session_id.in_(ids))
-        .order_by(AEM.session_id, AEM.agent_name)
-    ):
-        if len(agents.setdefault(sid, [])) < 200:
-            agents[sid].append(name)
     updates = []
-    for sid, total, ok, failed, unique_agents, avg_ms, tokens, first, last in aggregates:
+    for sid, total, ok, failed, unique_agents, avg_ms, tokens, first, last, agent_names in aggregates:
         row = existing.get(sid)
         if row is None:
             continue
@@ -263,7 +260,7 @@ def _recompute_sessions(conn: Connection, session_ids: Sequence[str]) -> None:
         updates.append({
             "sid": sid, "total_queries": int(total), "successful_queries": int(ok),
             "failed_queries": int(failed), "unique_agents_count": int(unique_agents),
-            "agents_used": agents.get(sid, []),
+            "agents_used": _agent_list(agent_names),
             "average_response_time_ms": float(avg_ms) if avg_ms is not None else None,
             "total_tokens_used": int(tokens) if tokens is not None else None,
             "start_time": start, "end_time": end,
@@ -281,6 +278,12 @@ def _recompute_sessions(conn: Connection, session_ids: Sequence[str]) -> None:
             + (u["sid"],)
             for u in updates
         ])
+
+
+def _agent_list(value: Any) -> list[str]:
+    """Sorted distinct agent names (at most 200) from the aggregate's JSON array."""
+    names = json.loads(value) if isinstance(value, str) else (value or [])
+    return sorted(n for n in names if n is not None)[:200]
 
 
 def _recompute_workflow(conn: Connection, workflow_id: uuid.UUID, *, rollups: bool) -> None:
