@@ -77,12 +77,12 @@ def list_executions(conn: Connection, tr: TimeRange, *, filters: ExecutionFilter
         position, cursor = tuple_(key, AEM.id), tuple_(literal_key(key, after.sort_value), after.row_id)
         where.append(position < cursor if descending else position > cursor)
     order = (key.desc(), AEM.id.desc()) if descending else (key.asc(), AEM.id.asc())
-    rows = conn.execute(
-        select(AEM.id, AEM.execution_id, AEM.agent_name, AEM.start_time, AEM.duration_ms, AEM.status,
+    columns = [AEM.id, AEM.execution_id, AEM.agent_name, AEM.start_time, AEM.duration_ms, AEM.status,
                AEM.tool_count, AEM.tokens_used, AEM.session_id, AEM.user_id,
-               func.substr(AEM.error_message, 1, 200).label("error"), key.label("k"))
-        .where(*where).order_by(*order).limit(limit + 1)
-    ).all()
+               func.substr(AEM.error_message, 1, 200).label("error")]
+    if sort != "start_time":
+        columns.append(key.label("k"))  # start_time is already there
+    rows = conn.execute(select(*columns).where(*where).order_by(*order).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
     cursor = None
