@@ -13,15 +13,16 @@ from studio_analytics.analytics.results import AgentUsage, AgentUsageRow, TimeRa
 from studio_analytics.analytics.rollup_sources import (
     Histogram,
     by_name,
+    cached_statement,
     combined,
     histogram_percentiles,
     mean,
     percentile_value,
     split_range,
+    within,
     zsum,
 )
 from studio_analytics.analytics.sql import (
-    in_range,
     is_failure,
     is_finished,
     is_success,
@@ -46,48 +47,53 @@ def agent_usage(conn: Connection, tr: TimeRange, *, sort: str = "executions", de
     if sort not in AGENT_SORTS:
         raise ValueError(f"cannot sort agents by {sort!r}")
     split = split_range(conn, tr)
-    R = AgentHourlyRollup
 
-    def raw(where: ColumnElement[bool]) -> Select[Any]:
-        return select(
-            AEM.agent_name.label("agent_name"), func.count().label("executions"),
-            func.sum(is_success(AEM.status)).label("successes"), func.sum(is_failure(AEM.status)).label("failures"),
-            func.sum(is_timeout(AEM.status)).label("timeouts"), func.sum(is_finished(AEM.status)).label("finished"),
-            func.count(AEM.duration_ms).label("duration_count"), func.sum(AEM.duration_ms).label("duration_sum"),
-            func.sum(AEM.tool_count).label("tool_calls"), func.sum(AEM.tokens_used).label("tokens"),
-            func.max(AEM.start_time).label("last_start"),
-        ).where(where).group_by(AEM.agent_name)
+    def build() -> Any:
+        R = AgentHourlyRollup
 
-    rolled = select(R.agent_name, R.executions, R.successes, R.failures, R.timeouts, R.finished, R.duration_count,
-                    R.duration_sum, R.tool_calls, R.tokens, R.last_start)
-    u = combined(split, raw, AEM.start_time, rolled, R.hour)
-    base = select(
-        u.c.agent_name, zsum(u.c.executions).label("executions"), zsum(u.c.successes).label("successes"),
-        zsum(u.c.failures).label("failures"), zsum(u.c.timeouts).label("timeouts"),
-        zsum(u.c.finished).label("finished"), mean(u.c.duration_sum, u.c.duration_count).label("avg_duration_ms"),
-        zsum(u.c.tool_calls).label("total_tool_calls"), zsum(u.c.tokens).label("total_tokens"),
-        func.max(u.c.last_start).label("last_used"),
-    ).group_by(u.c.agent_name).subquery()
-    fractions = (0.5, 0.95, 0.99)
-    if split.uses_rollups:
-        pct = histogram_percentiles(
-            conn, split, fractions, raw_key=AEM.agent_name, raw_value=AEM.duration_ms, raw_time=AEM.start_time,
-            raw_filter=true(),
-            histogram=Histogram(AgentLatencyRollup, AgentLatencyDailyRollup, by_name("agent_name")),
+        def raw(where: ColumnElement[bool]) -> Select[Any]:
+            return select(
+                AEM.agent_name.label("agent_name"), func.count().label("executions"),
+                func.sum(is_success(AEM.status)).label("successes"), func.sum(is_failure(AEM.status)).label("failures"),
+                func.sum(is_timeout(AEM.status)).label("timeouts"), func.sum(is_finished(AEM.status)).label("finished"),
+                func.count(AEM.duration_ms).label("duration_count"), func.sum(AEM.duration_ms).label("duration_sum"),
+                func.sum(AEM.tool_count).label("tool_calls"), func.sum(AEM.tokens_used).label("tokens"),
+                func.max(AEM.start_time).label("last_start"),
+            ).where(where).group_by(AEM.agent_name)
+
+        rolled = select(R.agent_name, R.executions, R.successes, R.failures, R.timeouts, R.finished, R.duration_count,
+                        R.duration_sum, R.tool_calls, R.tokens, R.last_start)
+        u = combined(split, raw, AEM.start_time, rolled, R.hour)
+        base = select(
+            u.c.agent_name, zsum(u.c.executions).label("executions"), zsum(u.c.successes).label("successes"),
+            zsum(u.c.failures).label("failures"), zsum(u.c.timeouts).label("timeouts"),
+            zsum(u.c.finished).label("finished"), mean(u.c.duration_sum, u.c.duration_count).label("avg_duration_ms"),
+            zsum(u.c.tool_calls).label("total_tool_calls"), zsum(u.c.tokens).label("total_tokens"),
+            func.max(u.c.last_start).label("last_used"),
+        ).group_by(u.c.agent_name).subquery()
+        fractions = (0.5, 0.95, 0.99)
+        if split.uses_rollups:
+            pct = histogram_percentiles(
+                conn, split, fractions, raw_key=AEM.agent_name, raw_value=AEM.duration_ms, raw_time=AEM.start_time,
+                raw_filter=true(),
+                histogram=Histogram(AgentLatencyRollup, AgentLatencyDailyRollup, by_name("agent_name")),
+            )
+        else:
+            pct = percentile_columns(conn, AEM.duration_ms, AEM.agent_name, within(AEM.start_time, 0), fractions)
+        success_rate = (base.c.successes * 1.0 / func.nullif(base.c.finished, 0)).label("success_rate")
+        everything = func.sum(base.c.executions).over().label("all_executions")  # before LIMIT
+        query = select(base, success_rate, pct.c.p50, pct.c.p95, pct.c.p99, everything).join(
+            pct, pct.c.key == base.c.agent_name, isouter=True
         )
-    else:
-        pct = percentile_columns(conn, AEM.duration_ms, AEM.agent_name, in_range(AEM.start_time, tr), fractions)
-    success_rate = (base.c.successes * 1.0 / func.nullif(base.c.finished, 0)).label("success_rate")
-    everything = func.sum(base.c.executions).over().label("all_executions")  # before LIMIT
-    query = select(base, success_rate, pct.c.p50, pct.c.p95, pct.c.p99, everything).join(
-        pct, pct.c.key == base.c.agent_name, isouter=True
-    )
-    sort_col = {
-        "success_rate": success_rate, "p50_duration_ms": pct.c.p50, "p95_duration_ms": pct.c.p95,
-        "p99_duration_ms": pct.c.p99,
-    }.get(sort, base.c.get(sort, base.c.executions))
-    order = sort_col.desc() if descending else sort_col.asc()
-    rows = conn.execute(query.order_by(order.nulls_last(), base.c.agent_name).limit(limit)).mappings().all()
+        sort_col = {
+            "success_rate": success_rate, "p50_duration_ms": pct.c.p50, "p95_duration_ms": pct.c.p95,
+            "p99_duration_ms": pct.c.p99,
+        }.get(sort, base.c.get(sort, base.c.executions))
+        order = sort_col.desc() if descending else sort_col.asc()
+        return query.order_by(order.nulls_last(), base.c.agent_name).limit(limit)
+
+    key = ("agent_usage", conn.dialect.name, split.shape, sort, descending, limit)
+    rows = conn.execute(cached_statement(key, build), split.params()).mappings().all()
     p = functools.partial(percentile_value, split)
     return AgentUsage(
         rows=tuple(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from studio_analytics.analytics.results import KpiValue, SummaryKpis, TimeRange
 from studio_analytics.analytics.rollup_sources import (
+    cached_statement,
     combined,
     mean,
     split_range,
@@ -30,33 +31,36 @@ from studio_analytics.db.rollup_models import AgentHourlyRollup
 
 def _period(conn: Connection, tr: TimeRange) -> tuple[int, int, int, int, int, float | None, int]:
     split = split_range(conn, tr)
-    R = AgentHourlyRollup
 
-    def raw(where: ColumnElement[bool]) -> Select[Any]:
-        return select(
-            func.count().label("executions"), func.sum(is_success(AEM.status)).label("successes"),
-            func.sum(is_failure(AEM.status)).label("failures"), func.sum(is_timeout(AEM.status)).label("timeouts"),
-            func.sum(is_finished(AEM.status)).label("finished"), func.count(AEM.duration_ms).label("duration_count"),
-            func.sum(AEM.duration_ms).label("duration_sum"),
-        ).where(where)
+    def build() -> Any:
+        R = AgentHourlyRollup
 
-    rolled = select(R.executions, R.successes, R.failures, R.timeouts, R.finished, R.duration_count, R.duration_sum)
-    u = combined(split, raw, AEM.start_time, rolled, R.hour)
-    total, ok, failed, timeouts, finished, avg_ms = conn.execute(
-        select(zsum(u.c.executions), zsum(u.c.successes), zsum(u.c.failures), zsum(u.c.timeouts),
-               zsum(u.c.finished), mean(u.c.duration_sum, u.c.duration_count))
-    ).one()
-    sessions = conn.execute(_active_sessions(tr)).scalar()
+        def raw(where: ColumnElement[bool]) -> Select[Any]:
+            return select(
+                func.count().label("executions"), func.sum(is_success(AEM.status)).label("successes"),
+                func.sum(is_failure(AEM.status)).label("failures"),
+                func.sum(is_timeout(AEM.status)).label("timeouts"), func.sum(is_finished(AEM.status)).label("finished"),
+                func.count(AEM.duration_ms).label("duration_count"), func.sum(AEM.duration_ms).label("duration_sum"),
+            ).where(where)
+
+        rolled = select(R.executions, R.successes, R.failures, R.timeouts, R.finished, R.duration_count,
+                        R.duration_sum)
+        u = combined(split, raw, AEM.start_time, rolled, R.hour)
+        # Active sessions: sessions whose span (first start to last end; just its start
+        # while nothing has ended) overlaps the range — open at some moment of it — one
+        # indexed count over session_metrics, no DISTINCT over executions.
+        sm = SessionMetrics
+        sessions = select(func.count()).select_from(sm).where(
+            (sm.end_time >= bindparam("r_start")) | (sm.end_time.is_(None) & (sm.start_time >= bindparam("r_start"))),
+            sm.start_time < bindparam("r_end"),
+        ).scalar_subquery()
+        return select(zsum(u.c.executions), zsum(u.c.successes), zsum(u.c.failures), zsum(u.c.timeouts),
+                      zsum(u.c.finished), mean(u.c.duration_sum, u.c.duration_count), sessions)
+
+    stmt = cached_statement(("kpis", conn.dialect.name, split.shape), build)
+    total, ok, failed, timeouts, finished, avg_ms, sessions = conn.execute(
+        stmt, {**split.params(), "r_start": tr.start, "r_end": tr.end}).one()
     return int(total), int(ok), int(failed), int(timeouts), int(finished), avg_ms, int(sessions or 0)
-
-
-def _active_sessions(tr: TimeRange) -> Select[Any]:
-    """Sessions whose span (first start to last end; just its start while nothing has
-    ended) overlaps the range — open at some moment of it — from ``session_metrics`` and
-    its end-time index. One row per session, so no DISTINCT over executions."""
-    sm = SessionMetrics
-    overlaps = (sm.end_time >= tr.start) | (sm.end_time.is_(None) & (sm.start_time >= tr.start))
-    return select(func.count()).select_from(sm).where(overlaps, sm.start_time < tr.end)
 
 
 def summary_kpis(conn: Connection, tr: TimeRange) -> SummaryKpis:

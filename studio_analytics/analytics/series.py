@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Select, func, select, true
+from sqlalchemy import Select, bindparam, func, select, true
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from studio_analytics.analytics.results import TimeRange, TimeSeries
 from studio_analytics.analytics.rollup_sources import (
     Histogram,
+    cached_statement,
     combined,
     histogram_percentiles,
     hour_bucket,
@@ -19,11 +20,11 @@ from studio_analytics.analytics.rollup_sources import (
     percentile_value,
     raw_only,
     split_range,
+    within,
     zsum,
 )
 from studio_analytics.analytics.sql import (
     bucket_epoch,
-    in_range,
     is_failure,
     is_timeout,
     percentile_columns,
@@ -43,31 +44,39 @@ def time_series(conn: Connection, tr: TimeRange, *, agent_name: str | None = Non
     size = BUCKET_SECONDS[tr.bucket]
     # Minute buckets are finer than the rollups: those (short) ranges read raw rows.
     split = split_range(conn, tr) if size >= HOUR_S else raw_only(tr)
-    R = AgentHourlyRollup
-    raw_filter = true() if agent_name is None else AEM.agent_name == agent_name
-    roll_filter = true() if agent_name is None else R.agent_name == agent_name
-    bucket = bucket_epoch(conn, AEM.start_time, size).label("b")
+    dialect = conn.dialect.name
+    params = {**split.params(), "agent_name": agent_name}
 
-    def raw(where: ColumnElement[bool]) -> Select[Any]:
-        return select(
-            bucket, func.count().label("executions"), func.sum(is_failure(AEM.status)).label("failures"),
-            func.sum(is_timeout(AEM.status)).label("timeouts"), func.count(AEM.duration_ms).label("duration_count"),
-            func.sum(AEM.duration_ms).label("duration_sum"),
-        ).where(where, raw_filter).group_by(bucket)
+    def build_counts() -> Any:
+        R = AgentHourlyRollup
+        raw_filter = true() if agent_name is None else AEM.agent_name == bindparam("agent_name")
+        roll_filter = true() if agent_name is None else R.agent_name == bindparam("agent_name")
+        bucket = bucket_epoch(conn, AEM.start_time, size).label("b")
 
-    rolled = select(hour_bucket(R.hour, size).label("b"), R.executions, R.failures, R.timeouts, R.duration_count,
-                    R.duration_sum).where(roll_filter)
-    u = combined(split, raw, AEM.start_time, rolled, R.hour)
-    counts = conn.execute(
-        select(u.c.b, zsum(u.c.executions), zsum(u.c.failures), zsum(u.c.timeouts),
-               mean(u.c.duration_sum, u.c.duration_count)).group_by(u.c.b)
-    ).all()
-    if split.uses_rollups:
+        def raw(where: ColumnElement[bool]) -> Select[Any]:
+            return select(
+                bucket, func.count().label("executions"), func.sum(is_failure(AEM.status)).label("failures"),
+                func.sum(is_timeout(AEM.status)).label("timeouts"),
+                func.count(AEM.duration_ms).label("duration_count"), func.sum(AEM.duration_ms).label("duration_sum"),
+            ).where(where, raw_filter).group_by(bucket)
+
+        rolled = select(hour_bucket(R.hour, size).label("b"), R.executions, R.failures, R.timeouts,
+                        R.duration_count, R.duration_sum).where(roll_filter)
+        u = combined(split, raw, AEM.start_time, rolled, R.hour)
+        return select(u.c.b, zsum(u.c.executions), zsum(u.c.failures), zsum(u.c.timeouts),
+                      mean(u.c.duration_sum, u.c.duration_count)).group_by(u.c.b)
+
+    def build_p95() -> Any:
+        raw_filter = true() if agent_name is None else AEM.agent_name == bindparam("agent_name")
+        if not split.uses_rollups:
+            pct = percentile_columns(conn, AEM.duration_ms, bucket_epoch(conn, AEM.start_time, size),
+                                     within(AEM.start_time, 0) & raw_filter, (0.95,))
+            return select(pct.c.key, pct.c.p95)
         if agent_name is None:
             hourly: Any = ExecutionLatencyRollup
             where: Any = lambda _model: true()  # noqa: E731
         else:
-            hourly, where = AgentLatencyRollup, lambda model: model.agent_name == agent_name
+            hourly, where = AgentLatencyRollup, lambda model: model.agent_name == bindparam("agent_name")
         histogram = Histogram(
             hourly, AgentLatencyDailyRollup if size == DAY_S else None,
             lambda model, period: getattr(model, period) if period == "day" else hour_bucket(model.hour, size),
@@ -77,12 +86,12 @@ def time_series(conn: Connection, tr: TimeRange, *, agent_name: str | None = Non
             conn, split, (0.95,), raw_key=bucket_epoch(conn, AEM.start_time, size), raw_value=AEM.duration_ms,
             raw_time=AEM.start_time, raw_filter=raw_filter, histogram=histogram, keys_disjoint=size == HOUR_S,
         )
-        p95_rows = [(b, percentile_value(split, v)) for b, v in conn.execute(select(pct.c.key, pct.c.p95))]
-    else:
-        p95_rows = conn.execute(select(
-            *percentile_columns(conn, AEM.duration_ms, bucket_epoch(conn, AEM.start_time, size),
-                                in_range(AEM.start_time, tr) & raw_filter, (0.95,)).c
-        )).all()
+        return select(pct.c.key, pct.c.p95)
+
+    shape = (dialect, split.shape, size, agent_name is None)
+    counts = conn.execute(cached_statement(("series", *shape), build_counts), params).all()
+    p95_rows = [(b, percentile_value(split, v))
+                for b, v in conn.execute(cached_statement(("series_p95", *shape), build_p95), params)]
     starts = bucket_starts(tr)
     index = {b: i for i, b in enumerate(starts)}
     n = len(starts)

@@ -94,7 +94,7 @@ def workflow_performance(conn: Connection, tr: TimeRange, *, sort: str = "runs",
     order = sort_col.desc() if descending else sort_col.asc()
     rows = conn.execute(
         select(base, success_rate, pct.c.p95).join(pct, pct.c.key == base.c.workflow_type, isouter=True)
-        .order_by(order.nulls_last(), base.c.workflow_type).limit(limit)
+        .order_by(order.nulls_last(), base.c.workflow_type).limit(limit), split.params()
     ).mappings().all()
     size = BUCKET_SECONDS[tr.bucket]
     starts = bucket_starts(tr)
@@ -119,7 +119,7 @@ def workflow_performance(conn: Connection, tr: TimeRange, *, sort: str = "runs",
         t = combined(trend_split, raw_trend, WM.start_time, rolled_trend, R.hour)
         for wtype, b, n, avg in conn.execute(
             select(t.c.workflow_type, t.c.b, zsum(t.c.runs), mean(t.c.duration_sum, t.c.duration_count))
-            .group_by(t.c.workflow_type, t.c.b)
+            .group_by(t.c.workflow_type, t.c.b), trend_split.params()
         ):
             i = index.get(int(b))
             if i is not None:
