@@ -17,12 +17,11 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
+from studio_analytics.analytics.kpis import period_totals
 from studio_analytics.analytics.results import ErrorAnalysis, ErrorGroup, TimeRange
 from studio_analytics.analytics.series import time_series
 from studio_analytics.analytics.sql import (
     in_range,
-    is_failure,
-    is_finished,
     is_timeout,
     rate,
     status_in,
@@ -66,10 +65,8 @@ def error_analysis(conn: Connection, tr: TimeRange, *, sort: str = "count", desc
                    limit: int = 50) -> ErrorAnalysis:
     where = in_range(AEM.start_time, tr)
     failed = status_in(AEM.status, FAILURE_VALUES + TIMEOUT_VALUES)
-    totals = conn.execute(
-        select(func.coalesce(func.sum(is_failure(AEM.status)), 0), func.coalesce(func.sum(is_timeout(AEM.status)), 0),
-               func.coalesce(func.sum(is_finished(AEM.status)), 0)).where(where)
-    ).one()
+    _, _, failures, timeouts_, finished, _, _ = period_totals(conn, tr)  # from the rollups where there are some
+    totals = (failures, timeouts_, finished)
     raw = conn.execute(
         select(AEM.error_message, func.count().label("n"), func.min(AEM.start_time), func.max(AEM.start_time),
                func.coalesce(func.sum(is_timeout(AEM.status)), 0))

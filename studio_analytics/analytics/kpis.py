@@ -29,7 +29,9 @@ from studio_analytics.db.models import SessionMetrics
 from studio_analytics.db.rollup_models import AgentHourlyRollup
 
 
-def _period(conn: Connection, tr: TimeRange) -> tuple[int, int, int, int, int, float | None, int]:
+def period_totals(conn: Connection, tr: TimeRange) -> tuple[int, int, int, int, int, float | None, int]:
+    """Executions, successes, failures, timeouts, finished, mean duration and active
+    sessions of one range."""
     split = split_range(conn, tr)
 
     def build() -> Any:
@@ -64,8 +66,8 @@ def _period(conn: Connection, tr: TimeRange) -> tuple[int, int, int, int, int, f
 
 
 def summary_kpis(conn: Connection, tr: TimeRange) -> SummaryKpis:
-    now = _period(conn, tr)
-    before = _period(conn, previous_period(tr))
+    now = period_totals(conn, tr)
+    before = period_totals(conn, previous_period(tr))
     hours = (tr.end - tr.start).total_seconds() / 3600
 
     def kpi(index: int) -> tuple[float | None, float | None]:

@@ -23,7 +23,6 @@ from studio_analytics.analytics.rollup_sources import (
 )
 from studio_analytics.analytics.sql import (
     NAME_SEPARATOR,
-    in_range,
     is_failure,
     is_finished,
     is_success,
@@ -33,6 +32,7 @@ from studio_analytics.analytics.sql import (
 from studio_analytics.db.models import AgentExecutionMetrics as AEM
 from studio_analytics.db.models import ToolUsageMetrics as TUM
 from studio_analytics.db.rollup_models import (
+    ToolAgentHourlyRollup,
     ToolHourlyRollup,
     ToolLatencyDailyRollup,
     ToolLatencyRollup,
@@ -48,7 +48,6 @@ def tool_usage(conn: Connection, tr: TimeRange, *, sort: str = "calls", descendi
     part at scale) when only the counts are shown, as on the overview."""
     if sort not in TOOL_SORTS:
         raise ValueError(f"cannot sort tools by {sort!r}")
-    where = in_range(TUM.start_time, tr)
     split = split_range(conn, tr)
 
     def build() -> Any:
@@ -113,16 +112,24 @@ def tool_usage(conn: Connection, tr: TimeRange, *, sort: str = "calls", descendi
     for r in rows:
         apis[r["tool_name"]] = sorted(set(r["apis"].split(NAME_SEPARATOR)))[:10] if r["apis"] else []
     if names and with_top_agents:
-        per_agent = select(
-            TUM.tool_name.label("tool"), AEM.agent_name.label("agent"), func.count().label("n"),
-        ).join(AEM, AEM.execution_id == TUM.execution_id).where(where, TUM.tool_name.in_(names)).group_by(
-            TUM.tool_name, AEM.agent_name
-        ).subquery()
+        R = ToolAgentHourlyRollup
+
+        def raw(w: ColumnElement[bool]) -> Select[Any]:
+            return (select(TUM.tool_name.label("tool"), AEM.agent_name.label("agent"), func.count().label("n"))
+                    .join(AEM, AEM.execution_id == TUM.execution_id).where(w, TUM.tool_name.in_(names))
+                    .group_by(TUM.tool_name, AEM.agent_name))
+
+        rolled = select(R.tool_name.label("tool"), R.agent_name.label("agent"), R.calls.label("n")).where(
+            R.tool_name.in_(names), R.agent_name != "")
+        u = combined(split, raw, TUM.start_time, rolled, R.hour)
+        per_agent = select(u.c.tool, u.c.agent, func.sum(u.c.n).label("n")).group_by(u.c.tool, u.c.agent).subquery()
         ranked = select(
             per_agent, func.row_number().over(partition_by=per_agent.c.tool,
                                               order_by=(per_agent.c.n.desc(), per_agent.c.agent)).label("rk")
         ).subquery()
-        for tool, agent, n, _ in conn.execute(select(ranked).where(ranked.c.rk <= 3).order_by(ranked.c.tool, ranked.c.rk)):
+        for tool, agent, n, _ in conn.execute(
+            select(ranked).where(ranked.c.rk <= 3).order_by(ranked.c.tool, ranked.c.rk), split.params()
+        ):
             top.setdefault(tool, []).append((agent, int(n)))
     return ToolUsage(
         rows=tuple(

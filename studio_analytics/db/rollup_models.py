@@ -76,6 +76,18 @@ class ToolHourlyRollup(Base):
     last_start: Mapped[datetime]
 
 
+class ToolAgentHourlyRollup(Base):
+    """Calls per tool and calling agent ('' when the tool ran outside any execution)."""
+
+    __tablename__ = "rollup_tool_agent_hourly"
+    __table_args__ = _CLUSTERED
+
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    tool_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    agent_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    calls: Mapped[int] = _count()
+
+
 class ToolLatencyRollup(Base):
     __tablename__ = "rollup_tool_latency"
     __table_args__ = _CLUSTERED
@@ -165,6 +177,7 @@ class ExecutionLatencyRollup(Base):
 
 ROLLUP_MODELS = (
     AgentHourlyRollup, AgentLatencyRollup, AgentLatencyDailyRollup, ExecutionLatencyRollup, ToolHourlyRollup,
+    ToolAgentHourlyRollup,
     ToolLatencyRollup, ToolLatencyDailyRollup, WorkflowHourlyRollup, WorkflowLatencyRollup,
     WorkflowLatencyDailyRollup,
 )
@@ -172,6 +185,6 @@ ROLLUP_TABLES: tuple[str, ...] = tuple(m.__tablename__ for m in ROLLUP_MODELS)
 
 __all__ = [
     "ROLLUP_MODELS", "ROLLUP_TABLES", "AgentHourlyRollup", "AgentLatencyDailyRollup", "AgentLatencyRollup",
-    "ExecutionLatencyRollup", "ToolHourlyRollup", "ToolLatencyDailyRollup",
+    "ExecutionLatencyRollup", "ToolAgentHourlyRollup", "ToolHourlyRollup", "ToolLatencyDailyRollup",
     "ToolLatencyRollup", "WorkflowHourlyRollup", "WorkflowLatencyDailyRollup", "WorkflowLatencyRollup",
 ]

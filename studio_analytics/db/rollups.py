@@ -38,6 +38,7 @@ from studio_analytics.db.rollup_models import (
     AgentLatencyDailyRollup,
     AgentLatencyRollup,
     ExecutionLatencyRollup,
+    ToolAgentHourlyRollup,
     ToolHourlyRollup,
     ToolLatencyDailyRollup,
     ToolLatencyRollup,
@@ -216,12 +217,14 @@ def apply_rollups(conn: Connection, *, executions: Sequence[Mapping[str, Any]] =
                [(*k, n) for k, n in sorted(overall.items())])
     if tools:
         per_tool: dict[tuple[int, str, str], list[Any]] = {}
+        by_agent: Counter[tuple[int, str, str]] = Counter()
         latency = Counter()
         for r in tools:
             start = r["start_time"]
             hour = hour_of(start)
             name = r["tool_name"]
             api = r.get("external_api_called")
+            by_agent[(hour, name, r.get("agent_name") or "")] += 1
             acc = per_tool.get((hour, name, api or ""))
             if acc is None:
                 acc = per_tool[(hour, name, api or "")] = [0, 0, 0, 0, 0, 0.0, 0, start]
@@ -241,6 +244,8 @@ def apply_rollups(conn: Connection, *, executions: Sequence[Mapping[str, Any]] =
                 acc[7] = start
         _write(conn, "rollup_tool_hourly", ("hour", "tool_name", "api"), _TOOL_ADDS, True,
                [(*k, *v[:7], t(v[7])) for k, v in sorted(per_tool.items())])
+        _write(conn, "rollup_tool_agent_hourly", ("hour", "tool_name", "agent_name"), ("calls",), False,
+               [(*k, n) for k, n in sorted(by_agent.items())])
         _write(conn, "rollup_tool_latency", ("hour", "tool_name", "bucket"), ("n",), False,
                [(*k, n) for k, n in sorted(latency.items())])
         _write(conn, "rollup_tool_latency_daily", ("day", "tool_name", "bucket"), ("n",), False, _daily(latency))
@@ -371,6 +376,14 @@ def _rebuild_statements(dialect: str) -> list[Any]:
         select(hour, tum.tool_name, api, func.count(), *_status_sums(tum.status, timeouts=False),
                func.count(tum.duration_ms), zsum(tum.duration_ms), zsum(api_error), func.max(tum.start_time))
         .group_by(hour, tum.tool_name, api),
+    ))
+    calling = aem.__table__.alias("calling")
+    agent = func.coalesce(calling.c.agent_name, literal(""))
+    statements.append(insert(ToolAgentHourlyRollup).from_select(
+        ["hour", "tool_name", "agent_name", "calls"],
+        select(hour, tum.tool_name, agent, func.count())
+        .select_from(tum.__table__.outerjoin(calling, calling.c.execution_id == tum.execution_id))
+        .group_by(hour, tum.tool_name, agent),
     ))
     bucket = latency_bucket_sql(dialect, tum.duration_ms)
     statements.append(insert(ToolLatencyRollup).from_select(

@@ -44,6 +44,7 @@ class ToolRecord(NamedTuple):
     external_api: str | None
     api_ms: float | None
     api_status: int | None
+    agent_name: str | None  # of the enclosing execution (rollups: top agents per tool)
 
 
 class WorkflowRecord(NamedTuple):

@@ -103,6 +103,7 @@ class DatabaseSink:
             touched_workflows = {w["workflow_id"] for w in workflows}
             touched_workflows |= {wid for e in executions if (wid := _uuid_or_none(e.get("correlation_id")))}
             if self.rollups:
+                _fill_tool_agents(conn, new["tool"])
                 apply_rollups(conn, executions=new["execution"], tools=new["tool"], workflows=new["workflow"])
             for workflow_id in sorted(touched_workflows):
                 _recompute_workflow(conn, workflow_id, rollups=self.rollups)
@@ -120,6 +121,24 @@ def _not_present(conn: Connection, kind: str, rows: list[dict[str, Any]]) -> lis
     return [r for r in rows if r[_KEYS[kind]] not in present]
 
 
+def _fill_tool_agents(conn: Connection, tools: list[dict[str, Any]]) -> None:
+    """Tools attached to an execution by id (not nested in its span) do not know its
+    agent: look it up when the execution's row is already in the database."""
+    wanted = {t["execution_id"] for t in tools if t.get("agent_name") is None and t.get("execution_id") is not None}
+    if not wanted:
+        return
+    ids = sorted(wanted)
+    agents: dict[uuid.UUID, str] = {}
+    for i in range(0, len(ids), 500):
+        for execution_id, agent_name in conn.execute(
+            select(AEM.execution_id, AEM.agent_name).where(AEM.execution_id.in_(ids[i:i + 500]))
+        ):
+            agents[execution_id] = agent_name
+    for t in tools:
+        if t.get("agent_name") is None and t.get("execution_id") in agents:
+            t["agent_name"] = agents[t["execution_id"]]
+
+
 def _insert_ignore(conn: Connection, model: Any, rows: Sequence[dict[str, Any]], key: str) -> int:
     """Bulk insert that skips ids already present (replays never duplicate); returns
     how many rows were inserted (-1 if the driver cannot tell).
@@ -129,7 +148,8 @@ def _insert_ignore(conn: Connection, model: Any, rows: Sequence[dict[str, Any]],
     """
     if not rows:
         return 0
-    columns = tuple(rows[0])
+    table_columns = model.__table__.columns
+    columns = tuple(c for c in rows[0] if c in table_columns)  # rows may carry extra keys
     sql, special = _compiled_insert(conn.dialect.name, model.__table__.name, columns, key)
     getter = itemgetter(*columns)
     values = []

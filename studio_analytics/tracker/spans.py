@@ -382,6 +382,7 @@ class ToolSpan(Span):
         runtime.enqueue("tool", _record(ToolRecord, (
             self.id, self.tool_name, exec_id, self.start_ns, self.end_ns, self.duration_ms, self.status,
             inputs, outputs, self.error_message, self.external_api, self.api_ms, self.api_status,
+            execution.agent_name if execution is not None else None,
         )))
 
 

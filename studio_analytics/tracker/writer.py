@@ -337,6 +337,8 @@ def _prepare_tool(span: Any, cfg: TrackerConfig) -> dict[str, Any]:
         "error_message": clean_text(span.error_message, cfg),
         "external_api_called": _short(span.external_api),
         "api_response_time_ms": span.api_ms, "api_status_code": span.api_status,
+        # not a column: which agent called the tool, for the rollups
+        "agent_name": None if span.agent_name is None else _name(span.agent_name),
     }
 
 

@@ -60,6 +60,11 @@ def upgrade() -> None:
         _f("duration_sum"), _n("api_errors"), sa.Column("last_start", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("hour", "tool_name", "api", name="pk_rollup_tool_hourly"), **_CLUSTERED,
     )
+    op.create_table(
+        "rollup_tool_agent_hourly", _key("hour", sa.BigInteger()), _key("tool_name", sa.String(255)),
+        _key("agent_name", sa.String(255)), _n("calls"),
+        sa.PrimaryKeyConstraint("hour", "tool_name", "agent_name", name="pk_rollup_tool_agent_hourly"), **_CLUSTERED,
+    )
     _latency("rollup_tool_latency", "tool_name")
     _latency("rollup_tool_latency_daily", "tool_name", "day")
     op.create_table(
@@ -83,7 +88,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_session_end_time", "session_metrics")
     for table in ("rollup_workflow_latency_daily", "rollup_workflow_latency",
-                  "rollup_workflow_hourly", "rollup_tool_latency_daily", "rollup_tool_latency", "rollup_tool_hourly",
+                  "rollup_workflow_hourly", "rollup_tool_latency_daily", "rollup_tool_latency", "rollup_tool_agent_hourly", "rollup_tool_hourly",
                   "rollup_execution_latency", "rollup_agent_latency_daily", "rollup_agent_latency",
                   "rollup_agent_hourly"):
         op.drop_table(table)
