@@ -8,8 +8,16 @@ import os
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from studio_analytics import tracker
+from studio_analytics.db.engine import create_db_engine
+from studio_analytics.db.rollup_models import (
+    AgentHourlyRollup,
+    AgentLatencyRollup,
+    ToolAgentHourlyRollup,
+)
+from studio_analytics.db.rollups import rebuild_rollups, rollup_drift
 from tests.tracker.conftest import AgentExecutionMetrics, ToolUsageMetrics, count, raw
 
 PROCESSES = 4
@@ -59,6 +67,19 @@ def _check(url: str) -> None:
     assert len(stored) == SESSIONS
     assert stored == expected
     assert sum(v[0] for v in stored.values()) == PROCESSES * EXECUTIONS
+    # Concurrent writers kept the hourly rollups in step with the rows, and equal to a rebuild.
+    engine = create_db_engine(url)
+    with engine.begin() as conn:
+        assert set(rollup_drift(conn).values()) == {0}
+        before = {m.__tablename__: conn.execute(select(m).order_by(*m.__table__.primary_key.columns)).all()
+                  for m in (AgentHourlyRollup, AgentLatencyRollup, ToolAgentHourlyRollup)}
+        rebuild_rollups(conn)
+        after = {m.__tablename__: conn.execute(select(m).order_by(*m.__table__.primary_key.columns)).all()
+                 for m in (AgentHourlyRollup, AgentLatencyRollup, ToolAgentHourlyRollup)}
+    engine.dispose()
+    for table, rows in before.items():
+        assert [tuple(round(v, 6) if isinstance(v, float) else v for v in r) for r in rows] == \
+               [tuple(round(v, 6) if isinstance(v, float) else v for v in r) for r in after[table]], table
 
 
 def _run(url: str, spool: Path) -> None:
