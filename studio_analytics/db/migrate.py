@@ -29,6 +29,14 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+def is_older_revision(revision: str | None) -> bool:
+    """True for a revision of ours that is behind head (False for head, and for a
+    revision from a newer studio-analytics that this one does not know)."""
+    script = ScriptDirectory.from_config(alembic_config())
+    known = {rev.revision for rev in script.walk_revisions()}
+    return revision is not None and revision in known and revision != script.get_current_head()
+
+
 def schema_state(conn: Connection) -> SchemaState:
     return inspect_schema(conn, head=head_revision())
 

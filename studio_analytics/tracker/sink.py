@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from studio_analytics.db.engine import create_db_engine
 from studio_analytics.db.errors import SchemaMissingError
-from studio_analytics.db.migrate import schema_state, upgrade_database
+from studio_analytics.db.migrate import is_older_revision, schema_state, upgrade_database
 from studio_analytics.db.models import (
     FAILURE_VALUES,
     SUCCESS_VALUES,
@@ -63,7 +63,8 @@ class DatabaseSink:
             return
         with self.engine.connect() as conn:
             state = schema_state(conn)
-        if state.kind is SchemaKind.EMPTY or (state.kind is SchemaKind.STUDIO and not state.up_to_date):
+        if state.kind is SchemaKind.EMPTY or (state.kind is SchemaKind.STUDIO and is_older_revision(state.revision)):
+            # Our own database at an older revision (say, before the rollups): bring it up.
             upgrade_database(self.engine)
         elif not state.readable:
             raise SchemaMissingError(

@@ -134,3 +134,24 @@ def test_tracker_spans_roll_up_live(tracked_db: str) -> None:
         assert conn.execute(select(func.sum(AgentHourlyRollup.tokens))).scalar() == 60
         assert conn.execute(select(func.sum(ToolHourlyRollup.calls))).scalar() == 30
     engine.dispose()
+
+
+def test_tracker_brings_an_older_database_of_ours_up_to_date(sqlite_file_url: str, spool_file: Path) -> None:
+    from alembic import command
+
+    engine = create_db_engine(sqlite_file_url)
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+        conn.execute(text("INSERT INTO agent_execution_metrics (execution_id, agent_name, start_time, duration_ms, "
+                          "status, tool_count, retry_count, api_calls_count) VALUES "
+                          "('e1', 'Old', '2026-11-20 10:00:00.000000', 5.0, 'success', 0, 0, 0)"))
+    tracker.configure(db_url=sqlite_file_url, spool_path=str(spool_file), flush_interval_s=0.05)
+    with tracker.track_agent_execution(agent_name="New"):
+        pass
+    assert tracker.flush(10)
+    tracker.shutdown(5)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM studio_analytics_alembic_version")).scalar() == "0002"
+        names = dict(conn.execute(select(AgentHourlyRollup.agent_name, AgentHourlyRollup.executions)).all())
+        assert names == {"Old": 1, "New": 1}
+    engine.dispose()
