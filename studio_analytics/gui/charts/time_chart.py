@@ -54,6 +54,8 @@ class LatencyChart(_Chart):
         super().__init__("Latency", "ms")
         self.p95 = self.plot([], [], name="p95", pen=pg.mkPen("#8e24aa", width=2), connect="finite")
         self.avg = self.plot([], [], name="average", pen=pg.mkPen("#43a047", width=1.5), connect="finite")
+        self.setToolTip("p95 per bucket. From the rollups' latency histograms: within 4.4 % of the exact\n"
+                        "nearest-rank value; exact on databases without rollups and for ranges of 3 h or less.")
 
     def set_series(self, s: TimeSeries) -> None:
         x = s.bucket_starts

@@ -19,6 +19,12 @@ class OverviewView(QWidget):
         self.queries_per_hour = KpiCard("Queries per hour", lambda v: f"{v:,.1f}")
         self.response_time = KpiCard("Average response time", ms, higher_is_better=False)
         self.success_rate = KpiCard("Success rate", lambda v: f"{v * 100:.1f}%")
+        # What each figure means, where a reader would ask.
+        self.active_sessions.setToolTip("Sessions open at some moment of the range (first start to last end),\n"
+                                        "compared with the previous period of equal length.")
+        self.queries_per_hour.setToolTip("Agent executions started in the range, per hour.")
+        self.response_time.setToolTip("Mean execution duration of the range.")
+        self.success_rate.setToolTip("Successful executions among finished ones (running ones excluded).")
         cards = QHBoxLayout()
         for card in (self.active_sessions, self.queries_per_hour, self.response_time, self.success_rate):
             cards.addWidget(card)
