@@ -29,6 +29,13 @@ def _count() -> Mapped[int]:
     return mapped_column(BigInteger, default=0)
 
 
+class _Histogram:
+    """The bucket columns every latency histogram table shares (after its period and key)."""
+
+    bucket: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class AgentHourlyRollup(Base):
     __tablename__ = "rollup_agent_hourly"
     __table_args__ = _CLUSTERED
@@ -48,14 +55,12 @@ class AgentHourlyRollup(Base):
     last_start: Mapped[datetime]
 
 
-class AgentLatencyRollup(Base):
+class AgentLatencyRollup(_Histogram, Base):
     __tablename__ = "rollup_agent_latency"
     __table_args__ = _CLUSTERED
 
     hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     agent_name: Mapped[str] = mapped_column(String(255), primary_key=True)
-    bucket: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    n: Mapped[int] = _count()
 
 
 class ToolHourlyRollup(Base):
@@ -88,14 +93,12 @@ class ToolAgentHourlyRollup(Base):
     calls: Mapped[int] = _count()
 
 
-class ToolLatencyRollup(Base):
+class ToolLatencyRollup(_Histogram, Base):
     __tablename__ = "rollup_tool_latency"
     __table_args__ = _CLUSTERED
 
     hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     tool_name: Mapped[str] = mapped_column(String(255), primary_key=True)
-    bucket: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    n: Mapped[int] = _count()
 
 
 class WorkflowHourlyRollup(Base):
@@ -122,17 +125,15 @@ class WorkflowHourlyRollup(Base):
     last_start: Mapped[datetime]
 
 
-class WorkflowLatencyRollup(Base):
+class WorkflowLatencyRollup(_Histogram, Base):
     __tablename__ = "rollup_workflow_latency"
     __table_args__ = _CLUSTERED
 
     hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     workflow_type: Mapped[str] = mapped_column(String(255), primary_key=True)
-    bucket: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    n: Mapped[int] = _count()
 
 
-class AgentLatencyDailyRollup(Base):
+class AgentLatencyDailyRollup(_Histogram, Base):
     """The same histograms per UTC day: a week's percentiles read ~24x fewer rows."""
 
     __tablename__ = "rollup_agent_latency_daily"
@@ -140,39 +141,31 @@ class AgentLatencyDailyRollup(Base):
 
     day: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     agent_name: Mapped[str] = mapped_column(String(255), primary_key=True)
-    bucket: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    n: Mapped[int] = _count()
 
 
-class ToolLatencyDailyRollup(Base):
+class ToolLatencyDailyRollup(_Histogram, Base):
     __tablename__ = "rollup_tool_latency_daily"
     __table_args__ = _CLUSTERED
 
     day: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     tool_name: Mapped[str] = mapped_column(String(255), primary_key=True)
-    bucket: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    n: Mapped[int] = _count()
 
 
-class WorkflowLatencyDailyRollup(Base):
+class WorkflowLatencyDailyRollup(_Histogram, Base):
     __tablename__ = "rollup_workflow_latency_daily"
     __table_args__ = _CLUSTERED
 
     day: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     workflow_type: Mapped[str] = mapped_column(String(255), primary_key=True)
-    bucket: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    n: Mapped[int] = _count()
 
 
-class ExecutionLatencyRollup(Base):
+class ExecutionLatencyRollup(_Histogram, Base):
     """All agents together per hour: the overview's p95 line reads this, not 12x more rows."""
 
     __tablename__ = "rollup_execution_latency"
     __table_args__ = _CLUSTERED
 
     hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    bucket: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    n: Mapped[int] = _count()
 
 
 ROLLUP_MODELS = (

@@ -336,6 +336,20 @@ def _status_sums(status: Any, *, timeouts: bool = True) -> list[ColumnElement[An
     return sums
 
 
+def _histogram_inserts(dialect: str, raw: Any, key: str, hourly: Any, daily: Any) -> list[Any]:
+    """INSERT .. SELECT of one kind's hourly and daily latency histograms from raw rows."""
+    bucket = latency_bucket_sql(dialect, raw.duration_ms)
+    name = getattr(raw, key)
+    out = []
+    for model, period, size in ((hourly, "hour", HOUR_S), (daily, "day", DAY_S)):
+        when = epoch_bucket_sql(dialect, raw.start_time, size)
+        out.append(insert(model).from_select(
+            [period, key, "bucket", "n"],
+            select(when, name, bucket, func.count()).where(raw.duration_ms.isnot(None)).group_by(when, name, bucket),
+        ))
+    return out
+
+
 def _rebuild_statements(dialect: str) -> list[Any]:
     aem, tum, wm = AgentExecutionMetrics, ToolUsageMetrics, WorkflowMetrics
     statements: list[Any] = []
@@ -350,18 +364,8 @@ def _rebuild_statements(dialect: str) -> list[Any]:
                zsum(aem.duration_ms), zsum(aem.tool_count), zsum(aem.tokens_used), zsum(aem.api_calls_count),
                func.max(aem.start_time)).group_by(hour, aem.agent_name),
     ))
+    statements += _histogram_inserts(dialect, aem, "agent_name", AgentLatencyRollup, AgentLatencyDailyRollup)
     bucket = latency_bucket_sql(dialect, aem.duration_ms)
-    statements.append(insert(AgentLatencyRollup).from_select(
-        ["hour", "agent_name", "bucket", "n"],
-        select(hour, aem.agent_name, bucket, func.count()).where(aem.duration_ms.isnot(None))
-        .group_by(hour, aem.agent_name, bucket),
-    ))
-    day = epoch_bucket_sql(dialect, aem.start_time, DAY_S)
-    statements.append(insert(AgentLatencyDailyRollup).from_select(
-        ["day", "agent_name", "bucket", "n"],
-        select(day, aem.agent_name, bucket, func.count()).where(aem.duration_ms.isnot(None))
-        .group_by(day, aem.agent_name, bucket),
-    ))
     statements.append(insert(ExecutionLatencyRollup).from_select(
         ["hour", "bucket", "n"],
         select(hour, bucket, func.count()).where(aem.duration_ms.isnot(None)).group_by(hour, bucket),
@@ -385,18 +389,7 @@ def _rebuild_statements(dialect: str) -> list[Any]:
         .select_from(tum.__table__.outerjoin(calling, calling.c.execution_id == tum.execution_id))
         .group_by(hour, tum.tool_name, agent),
     ))
-    bucket = latency_bucket_sql(dialect, tum.duration_ms)
-    statements.append(insert(ToolLatencyRollup).from_select(
-        ["hour", "tool_name", "bucket", "n"],
-        select(hour, tum.tool_name, bucket, func.count()).where(tum.duration_ms.isnot(None))
-        .group_by(hour, tum.tool_name, bucket),
-    ))
-    day = epoch_bucket_sql(dialect, tum.start_time, DAY_S)
-    statements.append(insert(ToolLatencyDailyRollup).from_select(
-        ["day", "tool_name", "bucket", "n"],
-        select(day, tum.tool_name, bucket, func.count()).where(tum.duration_ms.isnot(None))
-        .group_by(day, tum.tool_name, bucket),
-    ))
+    statements += _histogram_inserts(dialect, tum, "tool_name", ToolLatencyRollup, ToolLatencyDailyRollup)
 
     hour = epoch_bucket_sql(dialect, wm.start_time, HOUR_S)
     statements.append(insert(WorkflowHourlyRollup).from_select(
@@ -407,18 +400,8 @@ def _rebuild_statements(dialect: str) -> list[Any]:
                zsum(wm.user_satisfaction_score), func.count(wm.task_completion_rate),
                zsum(wm.task_completion_rate), func.max(wm.start_time)).group_by(hour, wm.workflow_type),
     ))
-    bucket = latency_bucket_sql(dialect, wm.duration_ms)
-    statements.append(insert(WorkflowLatencyRollup).from_select(
-        ["hour", "workflow_type", "bucket", "n"],
-        select(hour, wm.workflow_type, bucket, func.count()).where(wm.duration_ms.isnot(None))
-        .group_by(hour, wm.workflow_type, bucket),
-    ))
-    day = epoch_bucket_sql(dialect, wm.start_time, DAY_S)
-    statements.append(insert(WorkflowLatencyDailyRollup).from_select(
-        ["day", "workflow_type", "bucket", "n"],
-        select(day, wm.workflow_type, bucket, func.count()).where(wm.duration_ms.isnot(None))
-        .group_by(day, wm.workflow_type, bucket),
-    ))
+    statements += _histogram_inserts(dialect, wm, "workflow_type", WorkflowLatencyRollup,
+                                     WorkflowLatencyDailyRollup)
     return statements
 
 
