@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import String, bindparam, exists, func, literal, or_, select, tuple_, type_coerce
+from sqlalchemy import String, bindparam, exists, func, or_, select, tuple_, type_coerce
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -20,50 +20,19 @@ from studio_analytics.analytics.results import (
     PageCursor,
     TimeRange,
 )
-from studio_analytics.analytics.sql import in_range, status_in
+from studio_analytics.analytics.sql import status_in
 from studio_analytics.db.models import STATUS_ALIASES, Status, normalize_status
 from studio_analytics.db.models import AgentExecutionMetrics as AEM
 from studio_analytics.db.models import ToolUsageMetrics as TUM
+from studio_analytics.db.types import uuid_from_int
 
 SORTS = ("start_time", "duration_ms")
 _PLACEHOLDER = re.compile(r"<(?:n|id|hex|url)>|'<v>'|\"<v>\"")
 
 
-def execution_where(tr: TimeRange, f: ExecutionFilter) -> list[ColumnElement[bool]]:
-    where = [in_range(AEM.start_time, tr)]
-    if f.agent_name:
-        where.append(AEM.agent_name == f.agent_name)
-    if f.status:
-        wanted = Status(f.status)
-        where.append(AEM.status.in_([raw for raw, s in STATUS_ALIASES.items() if s is wanted]))
-    if f.session_id:
-        where.append(AEM.session_id == f.session_id)
-    if f.correlation_id:
-        where.append(AEM.correlation_id == f.correlation_id)
-    if f.user_id:
-        where.append(AEM.user_id == f.user_id)
-    if f.text:
-        pattern = f"%{f.text}%"
-        where.append(or_(AEM.query.ilike(pattern), AEM.error_message.ilike(pattern), AEM.agent_name.ilike(pattern)))
-    if f.tool_name:
-        where.append(exists().where(TUM.execution_id == AEM.execution_id, TUM.tool_name == f.tool_name))
-    if f.error_signature:
-        # The signature's fixed parts as a LIKE pattern; the page is checked exactly below.
-        like = _PLACEHOLDER.sub("%", f.error_signature.replace("%", "\\%").replace("_", "\\_"))
-        where.append(AEM.error_message.like(like + "%", escape="\\"))
-    return where
-
-
-def literal_key(key: Any, value: Any) -> Any:
-    """The cursor's sort value, bound with the key column's type (UTC timestamps stay UTC)."""
-    return literal(value, type_=key.type)
-
-
-def _page_statement(dialect: str, sort: str, descending: bool, has_cursor: bool, f: ExecutionFilter,
-                    limit: int) -> Any:
-    """The page query with every value a bound parameter (see :func:`_page_params`);
-    built once per shape, since building it cost more than running it (0.5 ms)."""
-    key = AEM.start_time if sort == "start_time" else func.coalesce(AEM.duration_ms, -1.0)
+def execution_where(f: ExecutionFilter) -> list[ColumnElement[bool]]:
+    """The range and filters as SQL whose values are bound parameters: pass
+    :func:`execution_params` when executing. Which filters are set shapes the SQL."""
     where: list[ColumnElement[bool]] = [AEM.start_time >= bindparam("r_start"), AEM.start_time < bindparam("r_end")]
     if f.agent_name:
         where.append(AEM.agent_name == bindparam("f_agent"))
@@ -83,6 +52,28 @@ def _page_statement(dialect: str, sort: str, descending: bool, has_cursor: bool,
         where.append(exists().where(TUM.execution_id == AEM.execution_id, TUM.tool_name == bindparam("f_tool")))
     if f.error_signature:
         where.append(AEM.error_message.like(bindparam("f_signature"), escape="\\"))
+    return where
+
+
+def execution_params(tr: TimeRange, f: ExecutionFilter) -> dict[str, Any]:
+    params: dict[str, Any] = {"r_start": tr.start, "r_end": tr.end, "f_agent": f.agent_name,
+                              "f_session": f.session_id, "f_correlation": f.correlation_id, "f_user": f.user_id,
+                              "f_tool": f.tool_name}
+    if f.text:
+        params["f_text"] = f"%{f.text}%"
+    if f.error_signature:
+        # The signature's fixed parts as a LIKE pattern; the page is checked exactly below.
+        like = _PLACEHOLDER.sub("%", f.error_signature.replace("%", "\\%").replace("_", "\\_"))
+        params["f_signature"] = like + "%"
+    return params
+
+
+def _page_statement(dialect: str, sort: str, descending: bool, has_cursor: bool, f: ExecutionFilter,
+                    limit: int) -> Any:
+    """The page query with every value a bound parameter (see :func:`_page_params`);
+    built once per shape: building it cost more than the database's answer."""
+    key = AEM.start_time if sort == "start_time" else func.coalesce(AEM.duration_ms, -1.0)
+    where = execution_where(f)
     if has_cursor:
         # A row-value comparison lets SQLite and PostgreSQL seek the (key, id) index
         # straight to the cursor; the equivalent OR form made deep pages scan.
@@ -99,15 +90,7 @@ def _page_statement(dialect: str, sort: str, descending: bool, has_cursor: bool,
 
 
 def _page_params(tr: TimeRange, f: ExecutionFilter, after: PageCursor | None) -> dict[str, Any]:
-    params: dict[str, Any] = {"r_start": tr.start, "r_end": tr.end, "f_agent": f.agent_name,
-                              "f_session": f.session_id, "f_correlation": f.correlation_id, "f_user": f.user_id,
-                              "f_tool": f.tool_name}
-    if f.text:
-        params["f_text"] = f"%{f.text}%"
-    if f.error_signature:
-        # The signature's fixed parts as a LIKE pattern; the page is checked exactly below.
-        like = _PLACEHOLDER.sub("%", f.error_signature.replace("%", "\\%").replace("_", "\\_"))
-        params["f_signature"] = like + "%"
+    params = execution_params(tr, f)
     if after is not None:
         params["c_value"], params["c_id"] = after.sort_value, after.row_id
     return params
@@ -115,20 +98,9 @@ def _page_params(tr: TimeRange, f: ExecutionFilter, after: PageCursor | None) ->
 
 _PAGE_STATEMENTS: dict[tuple[Any, ...], Any] = {}
 _STATUS_NAMES = {raw: status.value for raw, status in STATUS_ALIASES.items()}
-_new = object.__new__
-_set_int = uuid.UUID.int.__set__  # type: ignore[attr-defined]
-_set_safe = uuid.UUID.is_safe.__set__  # type: ignore[attr-defined]
-
-
 def _uuid(value: Any) -> uuid.UUID:
-    """A stored id as a UUID: PostgreSQL's driver gives one, SQLite 32 hex digits (parsed
-    without uuid.UUID's general-purpose __init__, 3x cheaper)."""
-    if isinstance(value, uuid.UUID):
-        return value
-    u = _new(uuid.UUID)
-    _set_int(u, int(value, 16))
-    _set_safe(u, uuid.SafeUUID.unknown)
-    return u
+    """A stored id as a UUID: PostgreSQL's driver gives one, SQLite 32 hex digits."""
+    return value if isinstance(value, uuid.UUID) else uuid_from_int(int(value, 16))
 
 
 def list_executions(conn: Connection, tr: TimeRange, *, filters: ExecutionFilter = ExecutionFilter(),  # noqa: B008

@@ -103,13 +103,6 @@ def hour_of(moment: datetime) -> int:
     return int(moment.timestamp()) // HOUR_S * HOUR_S
 
 
-def _daily(latency: Counter[tuple[int, str, int]]) -> list[tuple[int, str, int, int]]:
-    days: Counter[tuple[int, str, int]] = Counter()
-    for (hour, name, bucket), n in latency.items():
-        days[(hour // DAY_S * DAY_S, name, bucket)] += n
-    return [(*k, n) for k, n in sorted(days.items())]
-
-
 # -- availability -------------------------------------------------------------------
 def rollups_available(conn: Connection) -> bool:
     """True when this database has the rollup tables (our schema at 0002 or later) and
@@ -173,6 +166,9 @@ def _classify(status: str, counts: list[Any], success: int, failure: int, timeou
     counts[finished] += 1
 
 
+Latency = Counter[tuple[int, str, int]]  # (hour, key, bucket) -> count
+
+
 def apply_rollups(conn: Connection, *, executions: Sequence[Mapping[str, Any]] = (),
                   tools: Sequence[Mapping[str, Any]] = (), workflows: Sequence[Mapping[str, Any]] = ()) -> None:
     """Add rows that were just inserted (never rows that already existed) to the rollups.
@@ -181,109 +177,131 @@ def apply_rollups(conn: Connection, *, executions: Sequence[Mapping[str, Any]] =
     gets one ``INSERT .. ON CONFLICT DO UPDATE`` statement, keys in sorted order (so
     two writers on PostgreSQL lock rollup rows in the same order).
     """
-    dialect = conn.dialect.name
-    t = sqlite_time_text if dialect == "sqlite" else _same
     if executions:
-        agents: dict[tuple[int, str], list[Any]] = {}
-        latency: Counter[tuple[int, str, int]] = Counter()
-        overall: Counter[tuple[int, int]] = Counter()
-        for r in executions:
-            start = r["start_time"]
-            hour = hour_of(start)
-            name = r["agent_name"]
-            acc = agents.get((hour, name))
-            if acc is None:
-                acc = agents[(hour, name)] = [0, 0, 0, 0, 0, 0, 0.0, 0, 0, 0, start]
-            acc[0] += 1
-            _classify(r["status"], acc, 1, 2, 3, 4)
-            d = r["duration_ms"]
-            if d is not None:
-                acc[5] += 1
-                acc[6] += d
-                b = latency_bucket(d)
-                latency[(hour, name, b)] += 1
-                overall[(hour, b)] += 1
-            acc[7] += r.get("tool_count") or 0
-            acc[8] += r.get("tokens_used") or 0
-            acc[9] += r.get("api_calls_count") or 0
-            if start > acc[10]:
-                acc[10] = start
-        _write(conn, "rollup_agent_hourly", ("hour", "agent_name"), _AGENT_ADDS, True,
-               [(*k, *v[:10], t(v[10])) for k, v in sorted(agents.items())])
-        _write(conn, "rollup_agent_latency", ("hour", "agent_name", "bucket"), ("n",), False,
-               [(*k, n) for k, n in sorted(latency.items())])
-        _write(conn, "rollup_agent_latency_daily", ("day", "agent_name", "bucket"), ("n",), False, _daily(latency))
-        _write(conn, "rollup_execution_latency", ("hour", "bucket"), ("n",), False,
-               [(*k, n) for k, n in sorted(overall.items())])
+        _roll_executions(conn, executions)
     if tools:
-        per_tool: dict[tuple[int, str, str], list[Any]] = {}
-        by_agent: Counter[tuple[int, str, str]] = Counter()
-        latency = Counter()
-        for r in tools:
-            start = r["start_time"]
-            hour = hour_of(start)
-            name = r["tool_name"]
-            api = r.get("external_api_called")
-            by_agent[(hour, name, r.get("agent_name") or "")] += 1
-            acc = per_tool.get((hour, name, api or ""))
-            if acc is None:
-                acc = per_tool[(hour, name, api or "")] = [0, 0, 0, 0, 0, 0.0, 0, start]
-            acc[0] += 1
-            status = r["status"]
-            _classify(status, acc, 1, 2, None, 3)
-            d = r["duration_ms"]
-            if d is not None:
-                acc[4] += 1
-                acc[5] += d
-                latency[(hour, name, latency_bucket(d))] += 1
-            if api is not None:
-                code = r.get("api_status_code")
-                if (code is not None and code >= 400) or status in _FAILURE:
-                    acc[6] += 1
-            if start > acc[7]:
-                acc[7] = start
-        _write(conn, "rollup_tool_hourly", ("hour", "tool_name", "api"), _TOOL_ADDS, True,
-               [(*k, *v[:7], t(v[7])) for k, v in sorted(per_tool.items())])
-        _write(conn, "rollup_tool_agent_hourly", ("hour", "tool_name", "agent_name"), ("calls",), False,
-               [(*k, n) for k, n in sorted(by_agent.items())])
-        _write(conn, "rollup_tool_latency", ("hour", "tool_name", "bucket"), ("n",), False,
-               [(*k, n) for k, n in sorted(latency.items())])
-        _write(conn, "rollup_tool_latency_daily", ("day", "tool_name", "bucket"), ("n",), False, _daily(latency))
+        _roll_tools(conn, tools)
     if workflows:
-        per_type: dict[tuple[int, str], list[Any]] = {}
-        latency = Counter()
-        for r in workflows:
-            start = r["start_time"]
-            hour = hour_of(start)
-            name = r["workflow_type"]
-            acc = per_type.get((hour, name))
-            if acc is None:
-                acc = per_type[(hour, name)] = [0, 0, 0, 0, 0, 0, 0.0, 0, 0, 0, 0, 0, 0.0, 0, 0.0, start]
-            acc[0] += 1
-            _classify(r["status"], acc, 1, 2, 3, 4)
-            d = r["duration_ms"]
-            if d is not None:
-                acc[5] += 1
-                acc[6] += d
-                latency[(hour, name, latency_bucket(d))] += 1
-            acc[7] += r.get("agent_count") or 0
-            acc[8] += r.get("total_tool_calls") or 0
-            acc[9] += r.get("total_api_calls") or 0
-            acc[10] += r.get("total_tokens_used") or 0
-            if (score := r.get("user_satisfaction_score")) is not None:
-                acc[11] += 1
-                acc[12] += score
-            if (rate := r.get("task_completion_rate")) is not None:
-                acc[13] += 1
-                acc[14] += rate
-            if start > acc[15]:
-                acc[15] = start
-        _write(conn, "rollup_workflow_hourly", ("hour", "workflow_type"), _WORKFLOW_ADDS, True,
-               [(*k, *v[:15], t(v[15])) for k, v in sorted(per_type.items())])
-        _write(conn, "rollup_workflow_latency", ("hour", "workflow_type", "bucket"), ("n",), False,
-               [(*k, n) for k, n in sorted(latency.items())])
-        _write(conn, "rollup_workflow_latency_daily", ("day", "workflow_type", "bucket"), ("n",), False,
-               _daily(latency))
+        _roll_workflows(conn, workflows)
+
+
+def _roll_executions(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    # accumulator: the _AGENT_ADDS columns in order, then the latest start
+    agents: dict[tuple[int, str], list[Any]] = {}
+    latency: Latency = Counter()
+    overall: Counter[tuple[int, int]] = Counter()
+    for r in rows:
+        start = r["start_time"]
+        hour = hour_of(start)
+        name = r["agent_name"]
+        acc = agents.get((hour, name))
+        if acc is None:
+            acc = agents[(hour, name)] = [0, 0, 0, 0, 0, 0, 0.0, 0, 0, 0, start]
+        acc[0] += 1
+        _classify(r["status"], acc, 1, 2, 3, 4)
+        d = r["duration_ms"]
+        if d is not None:
+            acc[5] += 1
+            acc[6] += d
+            b = latency_bucket(d)
+            latency[(hour, name, b)] += 1
+            overall[(hour, b)] += 1
+        acc[7] += r.get("tool_count") or 0
+        acc[8] += r.get("tokens_used") or 0
+        acc[9] += r.get("api_calls_count") or 0
+        if start > acc[10]:
+            acc[10] = start
+    _write_totals(conn, "rollup_agent_hourly", ("hour", "agent_name"), _AGENT_ADDS, agents)
+    _write_histograms(conn, "agent", "agent_name", latency)
+    _write(conn, "rollup_execution_latency", ("hour", "bucket"), ("n",), False,
+           [(*k, n) for k, n in sorted(overall.items())])
+
+
+def _roll_tools(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    # accumulator: the _TOOL_ADDS columns in order, then the latest start
+    per_tool: dict[tuple[int, str, str], list[Any]] = {}
+    by_agent: Counter[tuple[int, str, str]] = Counter()
+    latency: Latency = Counter()
+    for r in rows:
+        start = r["start_time"]
+        hour = hour_of(start)
+        name = r["tool_name"]
+        api = r.get("external_api_called")
+        by_agent[(hour, name, r.get("agent_name") or "")] += 1
+        acc = per_tool.get((hour, name, api or ""))
+        if acc is None:
+            acc = per_tool[(hour, name, api or "")] = [0, 0, 0, 0, 0, 0.0, 0, start]
+        acc[0] += 1
+        status = r["status"]
+        _classify(status, acc, 1, 2, None, 3)
+        d = r["duration_ms"]
+        if d is not None:
+            acc[4] += 1
+            acc[5] += d
+            latency[(hour, name, latency_bucket(d))] += 1
+        if api is not None:
+            code = r.get("api_status_code")
+            if (code is not None and code >= 400) or status in _FAILURE:
+                acc[6] += 1
+        if start > acc[7]:
+            acc[7] = start
+    _write_totals(conn, "rollup_tool_hourly", ("hour", "tool_name", "api"), _TOOL_ADDS, per_tool)
+    _write(conn, "rollup_tool_agent_hourly", ("hour", "tool_name", "agent_name"), ("calls",), False,
+           [(*k, n) for k, n in sorted(by_agent.items())])
+    _write_histograms(conn, "tool", "tool_name", latency)
+
+
+def _roll_workflows(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    # accumulator: the _WORKFLOW_ADDS columns in order, then the latest start
+    per_type: dict[tuple[int, str], list[Any]] = {}
+    latency: Latency = Counter()
+    for r in rows:
+        start = r["start_time"]
+        hour = hour_of(start)
+        name = r["workflow_type"]
+        acc = per_type.get((hour, name))
+        if acc is None:
+            acc = per_type[(hour, name)] = [0, 0, 0, 0, 0, 0, 0.0, 0, 0, 0, 0, 0, 0.0, 0, 0.0, start]
+        acc[0] += 1
+        _classify(r["status"], acc, 1, 2, 3, 4)
+        d = r["duration_ms"]
+        if d is not None:
+            acc[5] += 1
+            acc[6] += d
+            latency[(hour, name, latency_bucket(d))] += 1
+        acc[7] += r.get("agent_count") or 0
+        acc[8] += r.get("total_tool_calls") or 0
+        acc[9] += r.get("total_api_calls") or 0
+        acc[10] += r.get("total_tokens_used") or 0
+        if (score := r.get("user_satisfaction_score")) is not None:
+            acc[11] += 1
+            acc[12] += score
+        if (rate := r.get("task_completion_rate")) is not None:
+            acc[13] += 1
+            acc[14] += rate
+        if start > acc[15]:
+            acc[15] = start
+    _write_totals(conn, "rollup_workflow_hourly", ("hour", "workflow_type"), _WORKFLOW_ADDS, per_type)
+    _write_histograms(conn, "workflow", "workflow_type", latency)
+
+
+def _write_totals(conn: Connection, table: str, keys: tuple[str, ...], adds: tuple[str, ...],
+                  accumulated: Mapping[tuple[Any, ...], list[Any]]) -> None:
+    """One row per key: the added columns, then the latest start time."""
+    t = sqlite_time_text if conn.dialect.name == "sqlite" else _same
+    _write(conn, table, keys, adds, True,
+           [(*k, *v[:-1], t(v[-1])) for k, v in sorted(accumulated.items())])
+
+
+def _write_histograms(conn: Connection, kind: str, key: str, latency: Latency) -> None:
+    """A batch's latency counts into the kind's hourly and daily histograms."""
+    _write(conn, f"rollup_{kind}_latency", ("hour", key, "bucket"), ("n",), False,
+           [(*k, n) for k, n in sorted(latency.items())])
+    days: Latency = Counter()
+    for (hour, name, bucket), n in latency.items():
+        days[(hour // DAY_S * DAY_S, name, bucket)] += n
+    _write(conn, f"rollup_{kind}_latency_daily", ("day", key, "bucket"), ("n",), False,
+           [(*k, n) for k, n in sorted(days.items())])
 
 
 def adjust_workflow_totals(conn: Connection, *, workflow_type: str, start_time: datetime, agent_count: int,

@@ -15,7 +15,7 @@ from typing import IO, Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from studio_analytics.analytics.executions import execution_where
+from studio_analytics.analytics.executions import execution_params, execution_where
 from studio_analytics.analytics.results import ExecutionFilter, TimeRange
 from studio_analytics.analytics.sql import in_range
 from studio_analytics.db.models import (
@@ -75,17 +75,18 @@ def stream_table_csv(conn: Connection, table: str, tr: TimeRange, target: str | 
     """
     model = TABLES[table]
     if table == "executions":
-        where = execution_where(tr, filters or ExecutionFilter())
+        f = filters or ExecutionFilter()
+        where, params = execution_where(f), execution_params(tr, f)
     else:
-        where = [in_range(model.start_time, tr)]
-    total = int(conn.execute(select(func.count()).select_from(model).where(*where)).scalar() or 0)
+        where, params = [in_range(model.start_time, tr)], {}
+    total = int(conn.execute(select(func.count()).select_from(model).where(*where), params).scalar() or 0)
     columns = [c.name for c in model.__table__.columns if c.name != "id"]
     stmt = select(*(model.__table__.c[c] for c in columns)).where(*where).order_by(model.start_time, model.id)
     done = 0
     with _open(target) as (f, _path):
         writer = csv.writer(f)
         writer.writerow(columns)
-        result = conn.execution_options(stream_results=True, yield_per=BATCH).execute(stmt)
+        result = conn.execution_options(stream_results=True, yield_per=BATCH).execute(stmt, params)
         for batch in result.partitions(BATCH):
             writer.writerows([cell(v) for v in row] for row in batch)
             done += len(batch)

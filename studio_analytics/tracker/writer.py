@@ -21,6 +21,7 @@ from typing import Any
 
 from studio_analytics.db.engine import translate_error
 from studio_analytics.db.errors import DatabaseError, SchemaMissingError
+from studio_analytics.db.types import uuid_from_int
 from studio_analytics.tracker import runtime
 from studio_analytics.tracker.payload import anonymize, clean_text, valid_unicode
 from studio_analytics.tracker.settings import TrackerConfig
@@ -289,20 +290,8 @@ def _is_data_error(error: BaseException) -> bool:
     return isinstance(error, exc.IntegrityError | exc.DataError | exc.ProgrammingError)
 
 
-_new = object.__new__
-_set_int = uuid.UUID.int.__set__  # type: ignore[attr-defined]
-_set_safe = uuid.UUID.is_safe.__set__  # type: ignore[attr-defined]
-_UNKNOWN = uuid.SafeUUID.unknown
-
-
 def _uuid(value: int | None) -> uuid.UUID | None:
-    # Our own 128-bit ints need none of uuid.UUID.__init__'s parsing and checks.
-    if value is None:
-        return None
-    u = _new(uuid.UUID)
-    _set_int(u, value)
-    _set_safe(u, _UNKNOWN)
-    return u
+    return None if value is None else uuid_from_int(value)
 
 
 def _times(span: Any) -> dict[str, Any]:
