@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Integer, case, cast, func, literal_column
+from sqlalchemy import case, func, literal_column
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from studio_analytics.analytics.results import TimeRange
 from studio_analytics.db.models import FAILURE_VALUES, SUCCESS_VALUES, TIMEOUT_VALUES
+from studio_analytics.db.rollups import epoch_bucket_sql
 
 
 def in_range(column: Any, tr: TimeRange) -> ColumnElement[bool]:
@@ -40,11 +41,9 @@ def is_finished(status: Any) -> ColumnElement[int]:
 
 
 def bucket_epoch(conn: Connection, column: Any, size_s: int) -> ColumnElement[int]:
-    """The UTC-aligned bucket start of ``column`` in POSIX seconds."""
-    if conn.dialect.name == "sqlite":
-        # op("/") keeps SQLite's integer division (SQLAlchemy's "/" would be true division)
-        return cast(func.strftime("%s", column), Integer).op("/")(size_s) * size_s
-    return cast(func.floor(func.extract("epoch", column) / size_s) * size_s, Integer)
+    """The UTC-aligned bucket start of ``column`` in POSIX seconds (the rollups' own hour
+    expression, so raw and rolled-up parts of a range fall in the same buckets)."""
+    return epoch_bucket_sql(conn.dialect.name, column, size_s)
 
 
 def percentile_columns(conn: Connection, value: Any, group: Any, where: Any,
