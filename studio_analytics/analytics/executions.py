@@ -20,6 +20,7 @@ from studio_analytics.analytics.results import (
     PageCursor,
     TimeRange,
 )
+from studio_analytics.analytics.rollup_sources import cached_statement
 from studio_analytics.analytics.sql import status_in
 from studio_analytics.db.models import STATUS_ALIASES, Status, normalize_status
 from studio_analytics.db.models import AgentExecutionMetrics as AEM
@@ -96,7 +97,6 @@ def _page_params(tr: TimeRange, f: ExecutionFilter, after: PageCursor | None) ->
     return params
 
 
-_PAGE_STATEMENTS: dict[tuple[Any, ...], Any] = {}
 _STATUS_NAMES = {raw: status.value for raw, status in STATUS_ALIASES.items()}
 def _uuid(value: Any) -> uuid.UUID:
     """A stored id as a UUID: PostgreSQL's driver gives one, SQLite 32 hex digits."""
@@ -118,12 +118,8 @@ def list_executions(conn: Connection, tr: TimeRange, *, filters: ExecutionFilter
     shape = (conn.dialect.name, sort, descending, after is not None, limit, f.status, bool(f.agent_name),
              bool(f.session_id), bool(f.correlation_id), bool(f.user_id), bool(f.text), bool(f.tool_name),
              bool(f.error_signature))
-    stmt = _PAGE_STATEMENTS.get(shape)
-    if stmt is None:
-        if len(_PAGE_STATEMENTS) > 256:
-            _PAGE_STATEMENTS.clear()
-        stmt = _PAGE_STATEMENTS[shape] = _page_statement(conn.dialect.name, sort, descending, after is not None,
-                                                         f, limit)
+    stmt = cached_statement(("page", *shape), lambda: _page_statement(conn.dialect.name, sort, descending,
+                                                                      after is not None, f, limit))
     rows = conn.execute(stmt, _page_params(tr, f, after)).all()
     more = len(rows) > limit
     rows = rows[:limit]
