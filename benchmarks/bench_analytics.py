@@ -7,8 +7,8 @@ Builds (once, cached under .bench/) a SQLite database of N executions over 30 da
   - one overview refresh (`dashboard_snapshot` for the 7-day range: KPIs for two
     periods, the hourly series with p95, agent and tool usage with percentiles), read
     from the hourly rollups plus raw rows for the partial hours at the range's ends;
-  - the same refresh from raw rows only (what a database without rollups costs), and
-    one refresh with every tab's queries;
+  - the same refresh from raw rows only (what a database without rollups costs), one
+    refresh with every tab's queries, and each view's queries alone, both ways;
   - the page of 200 newest executions, and a page 90% deep via its keyset cursor;
   - the naive way the original dashboards worked: fetch the range's rows into Python
     and aggregate there.
@@ -23,13 +23,25 @@ import sqlite3
 import statistics
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
-from studio_analytics.analytics import dashboard_snapshot, list_executions, time_range
+from studio_analytics.analytics import (
+    agent_usage,
+    dashboard_snapshot,
+    error_analysis,
+    list_executions,
+    session_activity,
+    summary_kpis,
+    time_range,
+    time_series,
+    tool_usage,
+    workflow_performance,
+)
 from studio_analytics.analytics.results import PageCursor
 from studio_analytics.db.engine import create_db_engine
 from studio_analytics.db.migrate import upgrade_database
@@ -213,8 +225,26 @@ def measure(url: str, n: int) -> dict[str, float]:
     with engine.connect() as raw_conn:
         raw_conn = raw_conn.execution_options(**{USE_ROLLUPS_OPTION: False})
         out["raw_sql"] = timed(lambda: dashboard_snapshot(raw_conn, tr, generation=1), repeats=3)
+    # Each view's queries on their own, from rollups and from raw rows only.
+    with engine.connect() as conn, engine.connect() as plain:
+        raw = plain.execution_options(**{USE_ROLLUPS_OPTION: False})
+        for name, view in VIEWS.items():
+            out[f"view:{name}"] = timed(lambda view=view: view(conn, tr), repeats=3)
+            out[f"raw:{name}"] = timed(lambda view=view: view(raw, tr), repeats=1)
     engine.dispose()
     return out
+
+
+VIEWS: dict[str, Callable[[Any, Any], object]] = {
+    "summary KPIs (2 periods)": summary_kpis,
+    "time series (executions, p95)": time_series,
+    "agents (p50/p95/p99)": agent_usage,
+    "tools, overview (no top agents)": lambda c, tr: tool_usage(c, tr, with_top_agents=False),
+    "tools tab (with top agents)": tool_usage,
+    "workflows tab": workflow_performance,
+    "errors tab": error_analysis,
+    "sessions tab": session_activity,
+}
 
 
 def report(label: str, m: dict[str, float], naive: float | None = None) -> None:
@@ -228,6 +258,8 @@ def report(label: str, m: dict[str, float], naive: float | None = None) -> None:
     print(f"[{label}] refresh with every tab's queries (7 days):      {m['every_tab']:8.1f} ms")
     print(f"[{label}] page of 200 newest executions:                  {m['newest']:8.2f} ms")
     print(f"[{label}] page of 200 at 90% depth (keyset cursor):       {m['deep']:8.2f} ms")
+    for name in VIEWS:
+        print(f"[{label}]   {name:34} {m[f'view:{name}']:8.1f} ms   raw rows only {m[f'raw:{name}']:8.1f} ms")
     print(f"[{label}] target: refresh <= 150 ms ({'met' if refresh <= 150 else 'NOT met'}), "
           f"page <= 5 ms ({'met' if max(m['newest'], m['deep']) <= 5 else 'NOT met'})")
 
