@@ -78,7 +78,7 @@ def session_detail(conn: Connection, session_id: str, *, limit: int = 500) -> Se
     agents = s["agents_used"] if isinstance(s["agents_used"], list) else []
     return SessionDetail(
         session=session_row(s), user_agent=s["user_agent"], ip_address=s["ip_address"],
-        agents_used=tuple(str(a) for a in agents),
+        agents_used=tuple(sorted(str(a) for a in agents)),  # stored in no particular order
         executions=tuple(
             ExecutionRow(
                 execution_id=r.execution_id, agent_name=r.agent_name, start_time=r.start_time,

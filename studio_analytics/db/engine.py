@@ -31,6 +31,8 @@ from studio_analytics.db.errors import (
     UnsupportedURLError,
 )
 
+SQLITE_CACHE_KIB = 32 * 1024  # pages are allocated as used, up to this
+SQLITE_WAL_CHECKPOINT_PAGES = 10_000
 SQLITE_BUSY_TIMEOUT_MS = 5_000
 PG_CONNECT_TIMEOUT_S = 5
 
@@ -124,6 +126,9 @@ def _sqlite_engine(url: URL, *, read_only: bool, **kwargs: Any) -> Engine:
         try:
             cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
             cur.execute("PRAGMA foreign_keys = ON")
+            # The default 2 MB page cache holds too few of the index pages a batch insert
+            # touches (seven indexes on executions): at 100k rows, inserts ran at half speed.
+            cur.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
             # Reads the header: a file that is not a database fails here, on connect,
             # instead of on some later query.
             cur.execute("PRAGMA schema_version")
@@ -135,6 +140,12 @@ def _sqlite_engine(url: URL, *, read_only: bool, **kwargs: Any) -> Engine:
                 # across application crashes, which is what metrics need.
                 cur.execute("PRAGMA journal_mode = WAL")
                 cur.execute("PRAGMA synchronous = NORMAL")
+                # Checkpoint every ~40 MB of WAL, not SQLite's default 4 MB: the hot
+                # index pages a writer touches on every batch are then copied back to
+                # the database file once instead of ten times (inserts ran 1.5x faster,
+                # benchmarks/bench_tracker.py). The file is truncated back after each.
+                cur.execute(f"PRAGMA wal_autocheckpoint = {SQLITE_WAL_CHECKPOINT_PAGES}")
+                cur.execute(f"PRAGMA journal_size_limit = {SQLITE_WAL_CHECKPOINT_PAGES * 4096}")
         finally:
             cur.close()
 

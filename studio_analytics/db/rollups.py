@@ -17,6 +17,7 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import BigInteger, Integer, case, cast, delete, func, insert, literal, select
@@ -46,6 +47,7 @@ from studio_analytics.db.rollup_models import (
     WorkflowLatencyDailyRollup,
     WorkflowLatencyRollup,
 )
+from studio_analytics.db.rows import TOOL_AGENT, Row, hour_of_text, pg_time, position
 from studio_analytics.db.types import sqlite_time_text
 
 HOUR_S = 3600
@@ -169,9 +171,10 @@ def _classify(status: str, counts: list[Any], success: int, failure: int, timeou
 Latency = Counter[tuple[int, str, int]]  # (hour, key, bucket) -> count
 
 
-def apply_rollups(conn: Connection, *, executions: Sequence[Mapping[str, Any]] = (),
-                  tools: Sequence[Mapping[str, Any]] = (), workflows: Sequence[Mapping[str, Any]] = ()) -> None:
-    """Add rows that were just inserted (never rows that already existed) to the rollups.
+def apply_rollups(conn: Connection, *, executions: Sequence[Row] = (), tools: Sequence[Row] = (),
+                  workflows: Sequence[Row] = ()) -> None:
+    """Add wire rows (:mod:`studio_analytics.db.rows`) that were just inserted (never
+    rows that already existed) to the rollups.
 
     Rows are folded in Python into one increment per hour and key, then each table
     gets one ``INSERT .. ON CONFLICT DO UPDATE`` statement, keys in sorted order (so
@@ -185,30 +188,36 @@ def apply_rollups(conn: Connection, *, executions: Sequence[Mapping[str, Any]] =
         _roll_workflows(conn, workflows)
 
 
-def _roll_executions(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+_EXECUTION_FIELDS = itemgetter(*(position("execution", c) for c in (
+    "start_time", "agent_name", "status", "duration_ms", "tool_count", "tokens_used", "api_calls_count")))
+_TOOL_FIELDS = itemgetter(*(position("tool", c) for c in (
+    "start_time", "tool_name", "external_api_called", "status", "duration_ms", "api_status_code")), TOOL_AGENT)
+_WORKFLOW_FIELDS = itemgetter(*(position("workflow", c) for c in (
+    "start_time", "workflow_type", "status", "duration_ms", "agent_count", "total_tool_calls", "total_api_calls",
+    "user_satisfaction_score", "task_completion_rate")))
+
+
+def _roll_executions(conn: Connection, rows: Sequence[Row]) -> None:
     # accumulator: the _AGENT_ADDS columns in order, then the latest start
     agents: dict[tuple[int, str], list[Any]] = {}
     latency: Latency = Counter()
     overall: Counter[tuple[int, int]] = Counter()
-    for r in rows:
-        start = r["start_time"]
-        hour = hour_of(start)
-        name = r["agent_name"]
+    for start, name, status, d, tool_count, tokens, api_calls in map(_EXECUTION_FIELDS, rows):
+        hour = hour_of_text(start)
         acc = agents.get((hour, name))
         if acc is None:
             acc = agents[(hour, name)] = [0, 0, 0, 0, 0, 0, 0.0, 0, 0, 0, start]
         acc[0] += 1
-        _classify(r["status"], acc, 1, 2, 3, 4)
-        d = r["duration_ms"]
+        _classify(status, acc, 1, 2, 3, 4)
         if d is not None:
             acc[5] += 1
             acc[6] += d
             b = latency_bucket(d)
             latency[(hour, name, b)] += 1
             overall[(hour, b)] += 1
-        acc[7] += r.get("tool_count") or 0
-        acc[8] += r.get("tokens_used") or 0
-        acc[9] += r.get("api_calls_count") or 0
+        acc[7] += tool_count or 0
+        acc[8] += tokens or 0
+        acc[9] += api_calls or 0
         if start > acc[10]:
             acc[10] = start
     _write_totals(conn, "rollup_agent_hourly", ("hour", "agent_name"), _AGENT_ADDS, agents)
@@ -217,32 +226,25 @@ def _roll_executions(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> Non
            [(*k, n) for k, n in sorted(overall.items())])
 
 
-def _roll_tools(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+def _roll_tools(conn: Connection, rows: Sequence[Row]) -> None:
     # accumulator: the _TOOL_ADDS columns in order, then the latest start
     per_tool: dict[tuple[int, str, str], list[Any]] = {}
     by_agent: Counter[tuple[int, str, str]] = Counter()
     latency: Latency = Counter()
-    for r in rows:
-        start = r["start_time"]
-        hour = hour_of(start)
-        name = r["tool_name"]
-        api = r.get("external_api_called")
-        by_agent[(hour, name, r.get("agent_name") or "")] += 1
+    for start, name, api, status, d, code, agent in map(_TOOL_FIELDS, rows):
+        hour = hour_of_text(start)
+        by_agent[(hour, name, agent or "")] += 1
         acc = per_tool.get((hour, name, api or ""))
         if acc is None:
             acc = per_tool[(hour, name, api or "")] = [0, 0, 0, 0, 0, 0.0, 0, start]
         acc[0] += 1
-        status = r["status"]
         _classify(status, acc, 1, 2, None, 3)
-        d = r["duration_ms"]
         if d is not None:
             acc[4] += 1
             acc[5] += d
             latency[(hour, name, latency_bucket(d))] += 1
-        if api is not None:
-            code = r.get("api_status_code")
-            if (code is not None and code >= 400) or status in _FAILURE:
-                acc[6] += 1
+        if api is not None and ((code is not None and code >= 400) or status in _FAILURE):
+            acc[6] += 1
         if start > acc[7]:
             acc[7] = start
     _write_totals(conn, "rollup_tool_hourly", ("hour", "tool_name", "api"), _TOOL_ADDS, per_tool)
@@ -251,32 +253,28 @@ def _roll_tools(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     _write_histograms(conn, "tool", "tool_name", latency)
 
 
-def _roll_workflows(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+def _roll_workflows(conn: Connection, rows: Sequence[Row]) -> None:
     # accumulator: the _WORKFLOW_ADDS columns in order, then the latest start
     per_type: dict[tuple[int, str], list[Any]] = {}
     latency: Latency = Counter()
-    for r in rows:
-        start = r["start_time"]
-        hour = hour_of(start)
-        name = r["workflow_type"]
+    for start, name, status, d, agent_count, tool_calls, api_calls, score, rate in map(_WORKFLOW_FIELDS, rows):
+        hour = hour_of_text(start)
         acc = per_type.get((hour, name))
         if acc is None:
             acc = per_type[(hour, name)] = [0, 0, 0, 0, 0, 0, 0.0, 0, 0, 0, 0, 0, 0.0, 0, 0.0, start]
         acc[0] += 1
-        _classify(r["status"], acc, 1, 2, 3, 4)
-        d = r["duration_ms"]
+        _classify(status, acc, 1, 2, 3, 4)
         if d is not None:
             acc[5] += 1
             acc[6] += d
             latency[(hour, name, latency_bucket(d))] += 1
-        acc[7] += r.get("agent_count") or 0
-        acc[8] += r.get("total_tool_calls") or 0
-        acc[9] += r.get("total_api_calls") or 0
-        acc[10] += r.get("total_tokens_used") or 0
-        if (score := r.get("user_satisfaction_score")) is not None:
+        acc[7] += agent_count or 0
+        acc[8] += tool_calls or 0
+        acc[9] += api_calls or 0
+        if score is not None:
             acc[11] += 1
             acc[12] += score
-        if (rate := r.get("task_completion_rate")) is not None:
+        if rate is not None:
             acc[13] += 1
             acc[14] += rate
         if start > acc[15]:
@@ -288,7 +286,7 @@ def _roll_workflows(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None
 def _write_totals(conn: Connection, table: str, keys: tuple[str, ...], adds: tuple[str, ...],
                   accumulated: Mapping[tuple[Any, ...], list[Any]]) -> None:
     """One row per key: the added columns, then the latest start time."""
-    t = sqlite_time_text if conn.dialect.name == "sqlite" else _same
+    t = (lambda v: v) if conn.dialect.name == "sqlite" else pg_time  # wire times
     _write(conn, table, keys, adds, True,
            [(*k, *v[:-1], t(v[-1])) for k, v in sorted(accumulated.items())])
 

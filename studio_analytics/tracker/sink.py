@@ -11,13 +11,12 @@ really inserted are added to the hourly rollups, in the same transaction.
 from __future__ import annotations
 
 import json
-import operator
 import uuid
 from collections.abc import Sequence
-from operator import itemgetter
+from functools import partial
 from typing import Any
 
-from sqlalchemy import case, distinct, func, select, update
+from sqlalchemy import distinct, func, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from studio_analytics.db.engine import create_db_engine
@@ -28,15 +27,22 @@ from studio_analytics.db.models import (
     SUCCESS_VALUES,
     TIMEOUT_VALUES,
     AgentExecutionMetrics,
-    SessionMetrics,
-    ToolUsageMetrics,
     WorkflowMetrics,
 )
 from studio_analytics.db.rollups import adjust_workflow_totals, apply_rollups, rollups_available
+from studio_analytics.db.rows import (
+    COLUMNS,
+    TIME_COLUMNS,
+    TOOL_AGENT,
+    Batch,
+    Row,
+    pg_time,
+    position,
+    row_from_mapping,
+    session_from_mapping,
+)
 from studio_analytics.db.schema_state import SchemaKind
-from studio_analytics.db.types import sqlite_time_text
 
-Batch = dict[str, list[dict[str, Any]]]
 AEM = AgentExecutionMetrics
 
 
@@ -44,8 +50,12 @@ class _RowsAlreadyPresent(Exception):
     """A fresh batch met ids already in the database: redo it, filtering them out."""
 
 
-_KEYS = {"execution": "execution_id", "tool": "usage_id", "workflow": "workflow_id"}
-_MODELS = {"execution": AgentExecutionMetrics, "tool": ToolUsageMetrics, "workflow": WorkflowMetrics}
+_TABLES = {"execution": "agent_execution_metrics", "tool": "tool_usage_metrics", "workflow": "workflow_metrics"}
+_SESSION_COLUMNS = ("session_id", "start_time", "user_id", "total_queries", "successful_queries", "failed_queries",
+                    "unique_agents_count", "is_active")
+_E_START, _E_SESSION, _E_USER, _E_CORRELATION = (position("execution", c) for c in (
+    "start_time", "session_id", "user_id", "correlation_id"))
+_W_START, _W_SESSION, _W_USER = (position("workflow", c) for c in ("start_time", "session_id", "user_id"))
 
 
 class DatabaseSink:
@@ -75,236 +85,221 @@ class DatabaseSink:
             self.rollups = rollups_available(conn)
         self._schema_ready = True
 
-    def write(self, batch: Batch, *, replay: bool = False) -> int:
-        """Write one batch. ``replay``: it may have been written before (a spooled batch
-        whose first commit's outcome was unknown), so ids already present are skipped
-        before anything is counted in the rollups."""
+    def write(self, batch: dict[str, list[Any]], *, replay: bool = False) -> int:
+        """Write one batch of wire rows (:mod:`studio_analytics.db.rows`; mappings of
+        column values are accepted too). ``replay``: it may have been written before (a
+        spooled batch whose first commit's outcome was unknown), so ids already present
+        are skipped before anything is counted in the rollups."""
         self.ensure_schema()
+        rows = as_wire_batch(batch)
         try:
-            return self._write(batch, skip_present=replay)
+            return self._write(rows, skip_present=replay)
         except _RowsAlreadyPresent:
-            return self._write(batch, skip_present=True)
+            return self._write(rows, skip_present=True)
 
     def _write(self, batch: Batch, *, skip_present: bool) -> int:
         executions = batch.get("execution", [])
         tools = batch.get("tool", [])
-        workflows = [_workflow_row(w) for w in batch.get("workflow", [])]
+        workflows = batch.get("workflow", [])
         sessions = batch.get("session", [])
         with self.engine.begin() as conn:
-            new: dict[str, list[dict[str, Any]]] = {}
+            new: dict[str, list[Row]] = {}
             for kind, rows in (("execution", executions), ("tool", tools), ("workflow", workflows)):
                 if skip_present:
                     rows = _not_present(conn, kind, rows)
-                inserted = _insert_ignore(conn, _MODELS[kind], rows, _KEYS[kind])
+                inserted = _insert_rows(conn, kind, rows)
                 if inserted != len(rows) and inserted >= 0:
                     raise _RowsAlreadyPresent
                 new[kind] = rows
             touched_sessions = _apply_sessions(conn, sessions, executions, workflows)
-            _recompute_sessions(conn, list(touched_sessions))
-            touched_workflows = {w["workflow_id"] for w in workflows}
-            touched_workflows |= {wid for e in executions if (wid := _uuid_or_none(e.get("correlation_id")))}
+            _recompute_sessions(conn, sorted(touched_sessions))
+            touched_workflows = {uuid.UUID(w[0]) for w in workflows}
+            touched_workflows |= {wid for e in executions if (wid := _uuid_or_none(e[_E_CORRELATION]))}
             if self.rollups:
-                _fill_tool_agents(conn, new["tool"])
+                new["tool"] = _fill_tool_agents(conn, new["tool"])
                 apply_rollups(conn, executions=new["execution"], tools=new["tool"], workflows=new["workflow"])
             for workflow_id in sorted(touched_workflows):
                 _recompute_workflow(conn, workflow_id, rollups=self.rollups)
         return len(executions) + len(tools) + len(workflows) + len(sessions)
 
 
-def _not_present(conn: Connection, kind: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def as_wire_batch(batch: dict[str, list[Any]]) -> Batch:
+    """The batch with any mapping rows turned into wire rows."""
+    out: Batch = {}
+    for kind, rows in batch.items():
+        if rows and isinstance(rows[0], dict):
+            convert = session_from_mapping if kind == "session" else partial(row_from_mapping, kind)
+            rows = [convert(r) for r in rows]
+        out[kind] = rows
+    return out
+
+
+def _marks(conn: Connection, n: int) -> str:
+    return ", ".join(["?" if conn.dialect.name == "sqlite" else "%s"] * n)
+
+
+def _not_present(conn: Connection, kind: str, rows: list[Row]) -> list[Row]:
     if not rows:
         return rows
-    column = getattr(_MODELS[kind], _KEYS[kind])
-    present: set[uuid.UUID] = set()
-    ids = [r[_KEYS[kind]] for r in rows]
+    key = COLUMNS[kind][0]
+    present = set(_lookup(conn, _TABLES[kind], key, key, [r[0] for r in rows]))
+    return [r for r in rows if r[0] not in present]
+
+
+def _lookup(conn: Connection, table: str, key: str, value: str, ids: Sequence[str]) -> dict[str, Any]:
+    """``{id: value}`` for the rows of ``table`` whose id column ``key`` is one of these
+    hex ids (ids come back as hex, whatever the dialect returns)."""
+    found: dict[str, Any] = {}
     for i in range(0, len(ids), 500):
-        present.update(conn.execute(select(column).where(column.in_(ids[i:i + 500]))).scalars())
-    return [r for r in rows if r[_KEYS[kind]] not in present]
+        chunk = ids[i:i + 500]
+        sql = f"SELECT {key}, {value} FROM {table} WHERE {key} IN ({_marks(conn, len(chunk))})"
+        for k, v in conn.exec_driver_sql(sql, tuple(chunk)):
+            found[k.hex if isinstance(k, uuid.UUID) else k] = v
+    return found
 
 
-def _fill_tool_agents(conn: Connection, tools: list[dict[str, Any]]) -> None:
+def _fill_tool_agents(conn: Connection, tools: list[Row]) -> list[Row]:
     """Tools attached to an execution by id (not nested in its span) do not know its
     agent: look it up when the execution's row is already in the database."""
-    wanted = {t["execution_id"] for t in tools if t.get("agent_name") is None and t.get("execution_id") is not None}
+    execution = position("tool", "execution_id")
+    wanted = sorted({t[execution] for t in tools if t[TOOL_AGENT] is None and t[execution] is not None})
     if not wanted:
-        return
-    ids = sorted(wanted)
-    agents: dict[uuid.UUID, str] = {}
-    for i in range(0, len(ids), 500):
-        for execution_id, agent_name in conn.execute(
-            select(AEM.execution_id, AEM.agent_name).where(AEM.execution_id.in_(ids[i:i + 500]))
-        ):
-            agents[execution_id] = agent_name
-    for t in tools:
-        if t.get("agent_name") is None and t.get("execution_id") in agents:
-            t["agent_name"] = agents[t["execution_id"]]
+        return tools
+    agents = _lookup(conn, "agent_execution_metrics", "execution_id", "agent_name", wanted)
+    return [(t[:TOOL_AGENT] + (agents[t[execution]],)
+             if t[TOOL_AGENT] is None and t[execution] in agents else t) for t in tools]
 
 
-def _insert_ignore(conn: Connection, model: Any, rows: Sequence[dict[str, Any]], key: str) -> int:
+def _insert_rows(conn: Connection, kind: str, rows: list[Row]) -> int:
     """Bulk insert that skips ids already present (replays never duplicate); returns
-    how many rows were inserted (-1 if the driver cannot tell).
-
-    The statement is compiled once per table and dialect and the values converted here
-    in one pass: SQLAlchemy's per-row type processing cost 3x the insert itself.
-    """
+    how many rows were inserted (-1 if the driver cannot tell)."""
     if not rows:
         return 0
-    table_columns = model.__table__.columns
-    columns = tuple(c for c in rows[0] if c in table_columns)  # rows may carry extra keys
-    sql, special = _compiled_insert(conn.dialect.name, model.__table__.name, columns, key)
-    getter = itemgetter(*columns)
-    values = []
-    for row in rows:
-        v = list(getter(row))
-        for i, convert in special:
-            if v[i] is not None:
-                v[i] = convert(v[i])
-        values.append(tuple(v))
-    return conn.exec_driver_sql(sql, values).rowcount
+    columns = COLUMNS[kind]
+    if conn.dialect.name == "sqlite":
+        values = rows if kind != "tool" else [r[:TOOL_AGENT] for r in rows]
+    else:
+        values = [_pg_values(kind, r) for r in rows]
+    return conn.exec_driver_sql(insert_sql(conn.dialect.name, _TABLES[kind], columns, columns[0]), values).rowcount
 
 
-_STATEMENTS: dict[tuple[str, str, tuple[str, ...], str], tuple[str, tuple[Any, ...]]] = {}
-_JSON_COLUMNS = {"tools_called", "input_data", "output_data", "agents_involved", "agents_used"}
-_UUID_COLUMNS = {"execution_id", "usage_id", "workflow_id"}
-_TIME_COLUMNS = {"start_time", "end_time"}
+def _pg_values(kind: str, row: Row) -> Row:
+    v = list(row[:len(COLUMNS[kind])])
+    for i in _TIME_POSITIONS[kind]:
+        v[i] = pg_time(v[i])
+    return tuple(v)
 
 
-def _compiled_insert(dialect: str, table: str, columns: tuple[str, ...], key: str) -> tuple[str, tuple[Any, ...]]:
-    cache_key = (dialect, table, columns, key)
-    hit = _STATEMENTS.get(cache_key)
-    if hit is not None:
-        return hit
-    marker = "?" if dialect == "sqlite" else "%s"
-    sql = (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))}) "
-           f"ON CONFLICT ({key}) DO NOTHING")
-    special = tuple((i, f) for i, c in enumerate(columns) if (f := _converter(dialect, c)) is not None)
-    _STATEMENTS[cache_key] = (sql, special)
-    return sql, special
+_TIME_POSITIONS = {kind: tuple(i for i, c in enumerate(cols) if c in TIME_COLUMNS) for kind, cols in COLUMNS.items()}
+_STATEMENTS: dict[tuple[str, str, tuple[str, ...]], str] = {}
 
 
-def _json_text(value: Any) -> str:
-    return "[]" if value == [] else json.dumps(value, ensure_ascii=False)
+def insert_sql(dialect: str, table: str, columns: tuple[str, ...], key: str) -> str:
+    cache_key = (dialect, table, columns)
+    sql = _STATEMENTS.get(cache_key)
+    if sql is None:
+        marker = "?" if dialect == "sqlite" else "%s"
+        sql = _STATEMENTS[cache_key] = (
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))}) "
+            f"ON CONFLICT ({key}) DO NOTHING")
+    return sql
 
 
-def _converter(dialect: str, column: str) -> Any:
-    """The conversion a column's values need for the driver, or None."""
-    if dialect == "sqlite":
-        if column in _UUID_COLUMNS:
-            return operator.attrgetter("hex")
-        if column in _TIME_COLUMNS:
-            return sqlite_time_text
-        if column in _JSON_COLUMNS:
-            return _json_text
-        return None
-    if column in _JSON_COLUMNS:
-        from psycopg.types.json import Jsonb
-
-        return Jsonb
-    return None
-
-
-def _workflow_row(w: dict[str, Any]) -> dict[str, Any]:
-    row = {k: v for k, v in w.items() if k != "error_message"}
-    involved = row.get("agents_involved")
-    row.setdefault("agent_count", len(involved) if isinstance(involved, list) else 0)
-    row.setdefault("total_tool_calls", 0)
-    row.setdefault("total_api_calls", 0)
-    return row
-
-
-def _apply_sessions(conn: Connection, sessions: list[dict[str, Any]], executions: list[dict[str, Any]],
-                    workflows: list[dict[str, Any]]) -> set[str]:
-    touched: set[str] = set()
-    first_seen: dict[str, dict[str, Any]] = {}
-    for row in [*executions, *workflows]:
-        sid = row.get("session_id")
-        if sid and (sid not in first_seen or row["start_time"] < first_seen[sid]["start_time"]):
-            first_seen[sid] = {"session_id": sid, "start_time": row["start_time"], "user_id": row.get("user_id")}
-    for s in sessions:
-        first_seen.setdefault(s["session_id"], {"session_id": s["session_id"], "start_time": s["start_time"],
-                                                "user_id": s.get("user_id")})
+def _apply_sessions(conn: Connection, sessions: list[Row], executions: list[Row], workflows: list[Row]) -> set[str]:
+    """Create the session rows the batch mentions, then apply explicit enter/exit events."""
+    first_seen: dict[str, tuple[str, str, str | None]] = {}
+    for rows, sid_at, start_at, user_at in ((executions, _E_SESSION, _E_START, _E_USER),
+                                            (workflows, _W_SESSION, _W_START, _W_USER)):
+        for row in rows:
+            sid = row[sid_at]
+            if sid and (sid not in first_seen or row[start_at] < first_seen[sid][1]):
+                first_seen[sid] = (sid, row[start_at], row[user_at])
+    for s in sessions:  # (session_id, start_time, end_time, user_id, user_agent, ip_address, is_active)
+        first_seen.setdefault(s[0], (s[0], s[1], s[3]))
+    dialect = conn.dialect.name
     if first_seen:
-        defaults = {"total_queries": 0, "successful_queries": 0, "failed_queries": 0,
-                    "unique_agents_count": 0, "is_active": False}
         # Sessions the agent never opened explicitly are recorded as ended.
-        explicit = {s["session_id"] for s in sessions}
-        rows = [{**defaults, **r, "is_active": r["session_id"] in explicit} for r in first_seen.values()]
-        _insert_ignore(conn, SessionMetrics, rows, "session_id")
-        touched |= set(first_seen)
-    for s in sessions:  # explicit enter/exit events, in order
-        values: dict[str, Any] = {"is_active": s["is_active"]}
-        for key in ("user_id", "user_agent", "ip_address"):
-            if s.get(key) is not None:
-                values[key] = s[key]
-        if s.get("end_time") is not None:
-            values["end_time"] = s["end_time"]
-        conn.execute(update(SessionMetrics).where(SessionMetrics.session_id == s["session_id"]).values(**values))
-    return touched
+        explicit = {s[0] for s in sessions}
+        rows = [(sid, start if dialect == "sqlite" else pg_time(start), user, 0, 0, 0, 0, sid in explicit)
+                for sid, start, user in first_seen.values()]
+        conn.exec_driver_sql(insert_sql(dialect, "session_metrics", _SESSION_COLUMNS, "session_id"), rows)
+    if sessions:  # explicit enter/exit events, in order
+        m = "?" if dialect == "sqlite" else "%s"
+        end = (lambda t: t) if dialect == "sqlite" else pg_time
+        conn.exec_driver_sql(
+            f"UPDATE session_metrics SET is_active = {m}, user_id = coalesce({m}, user_id), "
+            f"user_agent = coalesce({m}, user_agent), ip_address = coalesce({m}, ip_address), "
+            f"end_time = coalesce({m}, end_time) WHERE session_id = {m}",
+            [(s[6], s[3], s[4], s[5], end(s[2]), s[0]) for s in sessions],
+        )
+    return set(first_seen)
 
 
 def _recompute_sessions(conn: Connection, session_ids: Sequence[str]) -> None:
-    """Set each session's aggregates from its execution rows, in one grouped query."""
+    """Set each session's aggregates from its execution rows: one UPDATE .. FROM a
+    grouped query, all inside the database (nothing is counted in memory)."""
     if not session_ids:
         return
-    ids = sorted(session_ids)
-    current = select(SessionMetrics.session_id, SessionMetrics.start_time, SessionMetrics.end_time).where(
-        SessionMetrics.session_id.in_(ids)
-    ).order_by(SessionMetrics.session_id)
     if conn.dialect.name == "postgresql":
-        current = current.with_for_update()  # one batch at a time per session, in id order
-    existing = {r.session_id: r for r in conn.execute(current)}
-    # One grouped query: counts, times and the distinct agent names (as a JSON array).
-    names = (func.json_agg(distinct(AEM.agent_name)) if conn.dialect.name == "postgresql"
-             else func.json_group_array(distinct(AEM.agent_name)))
-    aggregates = conn.execute(
-        select(
-            AEM.session_id,
-            func.count(),
-            func.coalesce(func.sum(case((AEM.status.in_(SUCCESS_VALUES), 1), else_=0)), 0),
-            func.coalesce(func.sum(case((AEM.status.in_(FAILURE_VALUES + TIMEOUT_VALUES), 1), else_=0)), 0),
-            func.count(distinct(AEM.agent_name)),
-            func.avg(AEM.duration_ms),
-            func.sum(AEM.tokens_used),
-            func.min(AEM.start_time),
-            func.max(AEM.end_time),
-            names,
-        ).where(AEM.session_id.in_(ids)).group_by(AEM.session_id)
-    ).all()
-    updates = []
-    for sid, total, ok, failed, unique_agents, avg_ms, tokens, first, last, agent_names in aggregates:
-        row = existing.get(sid)
-        if row is None:
-            continue
-        start = min(t for t in (row.start_time, first) if t is not None)
-        ends = [t for t in (row.end_time, last) if t is not None]
-        end = max(ends) if ends else None
-        updates.append({
-            "sid": sid, "total_queries": int(total), "successful_queries": int(ok),
-            "failed_queries": int(failed), "unique_agents_count": int(unique_agents),
-            "agents_used": _agent_list(agent_names),
-            "average_response_time_ms": float(avg_ms) if avg_ms is not None else None,
-            "total_tokens_used": int(tokens) if tokens is not None else None,
-            "start_time": start, "end_time": end,
-            "duration_ms": (end - start).total_seconds() * 1000 if end is not None else None,
-        })
-    if updates:
-        # One compiled UPDATE for all sessions, values converted like the inserts'.
-        columns = tuple(k for k in updates[0] if k != "sid")
-        marker = "?" if conn.dialect.name == "sqlite" else "%s"
-        sql = (f"UPDATE session_metrics SET {', '.join(f'{c} = {marker}' for c in columns)} "
-               f"WHERE session_id = {marker}")
-        convert = {c: _converter(conn.dialect.name, c) for c in columns}
-        conn.exec_driver_sql(sql, [
-            tuple((convert[c](u[c]) if convert[c] is not None and u[c] is not None else u[c]) for c in columns)
-            + (u["sid"],)
-            for u in updates
-        ])
+        # One batch at a time per session, rows locked in id order (no deadlocks).
+        conn.exec_driver_sql("SELECT 1 FROM session_metrics WHERE session_id = ANY(%s) ORDER BY session_id "
+                             "FOR UPDATE", (list(session_ids),))
+        conn.exec_driver_sql(_SESSION_UPDATE_PG, (list(session_ids),))
+    else:
+        conn.exec_driver_sql(_SESSION_UPDATE_SQLITE, (json.dumps(list(session_ids)),))
 
 
-def _agent_list(value: Any) -> list[str]:
-    """Sorted distinct agent names (at most 200) from the aggregate's JSON array."""
-    names = json.loads(value) if isinstance(value, str) else (value or [])
-    return sorted(n for n in names if n is not None)[:200]
+def _status_in(values: Sequence[str]) -> str:
+    return "status IN (" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+_SESSION_AGGREGATES = f"""
+  SELECT session_id AS sid, count(*) AS n,
+         sum(CASE WHEN {_status_in(SUCCESS_VALUES)} THEN 1 ELSE 0 END) AS ok,
+         sum(CASE WHEN {_status_in(FAILURE_VALUES + TIMEOUT_VALUES)} THEN 1 ELSE 0 END) AS failed,
+         count(DISTINCT agent_name) AS agents, {{names}} AS names,
+         avg(duration_ms) AS avg_ms, sum(tokens_used) AS tokens, min(start_time) AS first, max(end_time) AS last
+  FROM agent_execution_metrics WHERE session_id IN (SELECT sid FROM touched) GROUP BY session_id"""
+# agents_used holds at most 200 names (in no particular order: readers sort them). The
+# distinct names come from the same pass as the counts; only a session with more
+# agents than that pays for a second, capped query.
+_CAPPED_NAMES = """(SELECT {agg} FROM (SELECT DISTINCT agent_name FROM agent_execution_metrics
+    WHERE session_id = agg.sid AND agent_name IS NOT NULL ORDER BY agent_name LIMIT 200) capped)"""
+_SESSION_SET = """
+  total_queries = agg.n, successful_queries = coalesce(agg.ok, 0), failed_queries = coalesce(agg.failed, 0),
+  unique_agents_count = agg.agents,
+  agents_used = CASE WHEN agg.agents <= 200 THEN coalesce(agg.names, {empty}) ELSE {capped} END,
+  average_response_time_ms = agg.avg_ms, total_tokens_used = agg.tokens,
+  start_time = {new_start}, end_time = {new_end}, duration_ms = {duration}"""
+
+
+def _session_update(dialect: str) -> str:
+    s = "session_metrics"
+    new_start = f"CASE WHEN agg.first IS NULL OR {s}.start_time <= agg.first THEN {s}.start_time ELSE agg.first END"
+    new_end = (f"CASE WHEN agg.last IS NULL OR {s}.end_time >= agg.last THEN coalesce({s}.end_time, agg.last) "
+               "ELSE agg.last END")
+    if dialect == "sqlite":
+        touched = "SELECT value AS sid FROM json_each(?)"
+        names = "json_group_array(DISTINCT agent_name) FILTER (WHERE agent_name IS NOT NULL)"
+        capped = _CAPPED_NAMES.format(agg="json_group_array(agent_name)")
+        # Whole seconds, then the fraction: julianday() would keep milliseconds only.
+        duration = " - ".join(
+            f"(CAST(strftime('%s', {t}) AS INTEGER) * 1000.0 + CAST(substr({t}, 20) AS REAL) * 1000.0)"
+            for t in (new_end, new_start))
+        empty = "'[]'"
+    else:
+        touched = "SELECT unnest(%s::text[]) AS sid"
+        names = "jsonb_agg(DISTINCT agent_name) FILTER (WHERE agent_name IS NOT NULL)"
+        capped = _CAPPED_NAMES.format(agg="jsonb_agg(agent_name)")
+        duration = f"extract(epoch FROM ({new_end}) - ({new_start})) * 1000.0"
+        empty = "'[]'::jsonb"
+    sets = _SESSION_SET.format(empty=empty, capped=capped, new_start=new_start, new_end=new_end, duration=duration)
+    return (f"WITH touched AS ({touched}), agg AS ({_SESSION_AGGREGATES.format(names=names)})\n"
+            f"UPDATE {s} SET {sets}\nFROM agg WHERE {s}.session_id = agg.sid")
+
+
+_SESSION_UPDATE_SQLITE = _session_update("sqlite")
+_SESSION_UPDATE_PG = _session_update("postgresql")
 
 
 def _recompute_workflow(conn: Connection, workflow_id: uuid.UUID, *, rollups: bool) -> None:
@@ -349,4 +344,4 @@ def _uuid_or_none(value: Any) -> uuid.UUID | None:
         return None
 
 
-__all__ = ["Batch", "DatabaseSink"]
+__all__ = ["DatabaseSink", "as_wire_batch", "insert_sql"]

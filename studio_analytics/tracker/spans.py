@@ -341,6 +341,10 @@ class ToolSpan(Span):
 
     def _on_enter(self) -> None:
         parent = self.parent
+        if type(parent) is ExecutionSpan and self.execution_id is None:  # the usual case, first
+            self._exec = parent
+            self.sampled = parent.sampled
+            return
         while parent is not None and not isinstance(parent, ExecutionSpan):
             parent = parent.parent
         if parent is not None and (self.execution_id is None or _as_uuid_int(self.execution_id) == parent.id):
@@ -379,7 +383,7 @@ class ToolSpan(Span):
             if cfg.capture_content:
                 inputs = clean_json(self.input_data, cfg) if self.input_data is not None else None
                 outputs = clean_json(self.output_data, cfg) if self.output_data is not None else None
-        runtime.enqueue("tool", _record(ToolRecord, (
+        (runtime._enqueue or runtime.bind_enqueue())("tool", _record(ToolRecord, (
             self.id, self.tool_name, exec_id, self.start_ns, self.end_ns, self.duration_ms, self.status,
             inputs, outputs, self.error_message, self.external_api, self.api_ms, self.api_status,
             execution.agent_name if execution is not None else None,

@@ -13,16 +13,13 @@ import json
 import sqlite3
 import threading
 import time
-import uuid
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from studio_analytics.config import spool_path as default_spool_path
+from studio_analytics.db.rows import Batch, Row, row_from_mapping, session_from_mapping
 
-Batch = dict[str, list[dict[str, Any]]]
-_UUID_COLUMNS = {"execution_id", "usage_id", "workflow_id"}
-_TIME_COLUMNS = {"start_time", "end_time"}
+_FORMAT = 2  # 1: rows as mappings of column values (read still); 2: wire rows
 
 
 def target_key(db_url: str) -> str:
@@ -30,27 +27,20 @@ def target_key(db_url: str) -> str:
 
 
 def encode_batch(batch: Batch) -> str:
-    def default(value: Any) -> Any:
-        if isinstance(value, uuid.UUID):
-            return str(value)
-        if isinstance(value, datetime):
-            return value.isoformat()
-        raise TypeError(type(value).__name__)
-
-    return json.dumps(batch, default=default, ensure_ascii=False)
+    return json.dumps({"format": _FORMAT, "rows": batch}, ensure_ascii=False)
 
 
 def decode_batch(payload: str) -> Batch:
-    batch: Batch = json.loads(payload)
-    for rows in batch.values():
-        for row in rows:
-            for key in _UUID_COLUMNS & row.keys():
-                if row[key] is not None:
-                    row[key] = uuid.UUID(row[key])
-            for key in _TIME_COLUMNS & row.keys():
-                if row[key] is not None:
-                    row[key] = datetime.fromisoformat(row[key])
-    return batch
+    data = json.loads(payload)
+    if isinstance(data, dict) and data.get("format") == _FORMAT:
+        return {kind: [tuple(r) for r in rows] for kind, rows in data["rows"].items()}
+    return {kind: _from_mappings(kind, rows) for kind, rows in data.items()}
+
+
+def _from_mappings(kind: str, rows: list[dict[str, Any]]) -> list[Row]:
+    if kind == "session":
+        return [session_from_mapping(r) for r in rows]
+    return [row_from_mapping(kind, r) for r in rows]
 
 
 class Spool:

@@ -14,39 +14,20 @@ import logging
 import os
 import threading
 import time
-import uuid
 from collections import deque
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from studio_analytics.db.engine import translate_error
 from studio_analytics.db.errors import DatabaseError, SchemaMissingError
-from studio_analytics.db.types import uuid_from_int
+from studio_analytics.db.rows import Batch, Row, json_text, time_text
 from studio_analytics.tracker import runtime
 from studio_analytics.tracker.payload import anonymize, clean_text, valid_unicode
 from studio_analytics.tracker.settings import TrackerConfig
-from studio_analytics.tracker.sink import Batch, DatabaseSink
+from studio_analytics.tracker.sink import DatabaseSink
 from studio_analytics.tracker.spool import Spool
 
 log = logging.getLogger("studio_analytics.tracker")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_BACKOFF_S = 30.0
-
-
-_second_cache: list[Any] = [None, None]  # [POSIX second, its datetime]; writer thread only
-
-
-def ns_to_datetime(ns: int | None) -> datetime | None:
-    """UTC datetime of a ``time_ns`` value. Rows of one batch mostly share their second,
-    so the second's datetime is kept and only the microseconds replaced (3x cheaper)."""
-    if ns is None:
-        return None
-    us = ns // 1000
-    second, rest = divmod(us, 1_000_000)
-    cache = _second_cache
-    if cache[0] != second:
-        cache[0], cache[1] = second, _EPOCH + timedelta(seconds=second)
-    return cache[1].replace(microsecond=rest)
 
 
 class BatchWriter:
@@ -290,65 +271,65 @@ def _is_data_error(error: BaseException) -> bool:
     return isinstance(error, exc.IntegrityError | exc.DataError | exc.ProgrammingError)
 
 
-def _uuid(value: int | None) -> uuid.UUID | None:
-    return None if value is None else uuid_from_int(value)
+def _id(value: int | None) -> str | None:
+    return None if value is None else f"{value:032x}"
 
 
-def _times(span: Any) -> dict[str, Any]:
-    return {"start_time": ns_to_datetime(span.start_ns), "end_time": ns_to_datetime(span.end_ns)}
-
-
-def _prepare_execution(span: Any, cfg: TrackerConfig) -> dict[str, Any]:
+def _prepare_execution(span: Any, cfg: TrackerConfig) -> Row:
     content = cfg.capture_content
-    return {
-        "execution_id": _uuid(span.id),
-        "agent_id": None if span.agent_id is None else str(span.agent_id)[:255],
-        "agent_name": _name(span.agent_name),
-        "start_time": ns_to_datetime(span.start_ns), "end_time": ns_to_datetime(span.end_ns),
-        "duration_ms": span.duration_ms, "status": span.status,
-        "query": clean_text(span.query, cfg) if content else None,
-        "response": clean_text(span.response, cfg) if content else None,
-        "error_message": clean_text(span.error_message, cfg),
-        "tools_called": list(span.tools_called), "tool_count": len(span.tools_called),
-        "retry_count": span.retries,
-        "session_id": _short(span.session_id), "user_id": _short(anonymize(span.user_id, cfg)),
-        "correlation_id": _short(span.correlation_id), "tokens_used": span.tokens,
-        "api_calls_count": span.api_calls,
-    }
+    tools = span.tools_called
+    return (
+        f"{span.id:032x}", None if span.agent_id is None else str(span.agent_id)[:255], _name(span.agent_name),
+        time_text(span.start_ns), time_text(span.end_ns), span.duration_ms, span.status,
+        clean_text(span.query, cfg) if content else None, clean_text(span.response, cfg) if content else None,
+        clean_text(span.error_message, cfg), _tools_json(tools), len(tools), span.retries,
+        _short(span.session_id), _short(anonymize(span.user_id, cfg)), _short(span.correlation_id), span.tokens,
+        span.api_calls,
+    )
 
 
-def _prepare_tool(span: Any, cfg: TrackerConfig) -> dict[str, Any]:
-    return {
-        "usage_id": _uuid(span.id), "tool_name": _name(span.tool_name),
-        "execution_id": _uuid(span.execution_id), **_times(span),
-        "duration_ms": span.duration_ms, "status": span.status,
-        "input_data": span.input_data, "output_data": span.output_data,
-        "error_message": clean_text(span.error_message, cfg),
-        "external_api_called": _short(span.external_api),
-        "api_response_time_ms": span.api_ms, "api_status_code": span.api_status,
-        # not a column: which agent called the tool, for the rollups
-        "agent_name": None if span.agent_name is None else _name(span.agent_name),
-    }
+def _prepare_tool(span: Any, cfg: TrackerConfig) -> Row:
+    return (
+        f"{span.id:032x}", _name(span.tool_name), _id(span.execution_id), time_text(span.start_ns),
+        time_text(span.end_ns), span.duration_ms, span.status, json_text(span.input_data),
+        json_text(span.output_data), clean_text(span.error_message, cfg), _short(span.external_api), span.api_ms,
+        span.api_status,
+        # after the columns: which agent called the tool, for the rollups
+        None if span.agent_name is None else _name(span.agent_name),
+    )
 
 
-def _prepare_workflow(span: Any, cfg: TrackerConfig) -> dict[str, Any]:
-    return {
-        "workflow_id": _uuid(span.id), "workflow_type": _name(span.workflow_type), **_times(span),
-        "duration_ms": span.duration_ms, "status": span.status,
-        "agents_involved": span.agents_involved,
-        "session_id": _short(span.session_id), "user_id": _short(anonymize(span.user_id, cfg)),
-        "user_satisfaction_score": span.satisfaction, "task_completion_rate": span.completion,
-    }
+def _prepare_workflow(span: Any, cfg: TrackerConfig) -> Row:
+    involved = span.agents_involved
+    return (
+        f"{span.id:032x}", _name(span.workflow_type), time_text(span.start_ns), time_text(span.end_ns),
+        span.duration_ms, span.status, json_text(involved), _short(span.session_id),
+        _short(anonymize(span.user_id, cfg)), span.satisfaction, span.completion,
+        len(involved) if isinstance(involved, list) else 0, 0, 0,
+    )
 
 
-def _prepare_session(rec: dict[str, Any], cfg: TrackerConfig) -> dict[str, Any]:
-    return {
-        "session_id": _short(rec["session_id"]),
-        "start_time": ns_to_datetime(rec["start_ns"]), "end_time": ns_to_datetime(rec["end_ns"]),
-        "user_id": _short(anonymize(rec["user_id"], cfg)),
-        "user_agent": None if rec["user_agent"] is None else clean_text(rec["user_agent"], cfg)[:1024],  # type: ignore[index]
-        "ip_address": _short(rec["ip_address"], 64), "is_active": rec["is_active"],
-    }
+def _prepare_session(rec: dict[str, Any], cfg: TrackerConfig) -> Row:
+    user_agent = rec["user_agent"]
+    return (
+        _short(rec["session_id"]), time_text(rec["start_ns"]),
+        None if rec["end_ns"] is None else time_text(rec["end_ns"]), _short(anonymize(rec["user_id"], cfg)),
+        None if user_agent is None else clean_text(user_agent, cfg)[:1024],  # type: ignore[index]
+        _short(rec["ip_address"], 64), rec["is_active"],
+    )
+
+
+_tool_lists: dict[tuple[str, ...], str] = {}
+
+
+def _tools_json(tools: tuple[str, ...]) -> str:
+    """``tools_called`` as JSON text; the same few sequences recur, so each is encoded once."""
+    text = _tool_lists.get(tools)
+    if text is None:
+        text = json_text([_name(t) for t in tools]) or "[]"
+        if len(_tool_lists) < 10_000:
+            _tool_lists[tools] = text
+    return text
 
 
 _names: dict[Any, str] = {}

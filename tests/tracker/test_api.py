@@ -221,7 +221,7 @@ def test_session_and_workflow_inheritance(tracked_db: str) -> None:
     assert (w["agent_count"], w["total_tool_calls"], w["total_tokens_used"], w["session_id"]) == (2, 1, 15, "sess-1")
     (s,) = rows(tracked_db, SessionMetrics)
     assert (s["total_queries"], s["successful_queries"], s["failed_queries"], s["unique_agents_count"]) == (2, 1, 1, 2)
-    assert s["agents_used"] == ["Web", "Writer"] and s["total_tokens_used"] == 15
+    assert sorted(s["agents_used"]) == ["Web", "Writer"] and s["total_tokens_used"] == 15
     assert s["is_active"] is False and s["end_time"] is not None
     assert (s["user_agent"], s["ip_address"]) == ("cli/1.0", "10.0.0.7")
 
@@ -283,3 +283,26 @@ def test_sample_rate_zero_writes_nothing_but_still_works(sqlite_file_url: str, s
     assert tracker.flush(5)
     assert tracker.stats().enqueued == 0
     tracker.shutdown(5)
+
+
+def test_session_aggregates_from_rows_across_batches(tracked_any_db: str) -> None:
+    """Aggregates are recomputed from all of a session's rows, whichever batch they came
+    in; a session with more agents than agents_used holds keeps the count exact."""
+    for batch in range(3):
+        for i in range(70):
+            with tracker.track_agent_execution(agent_name=f"agent{batch * 70 + i:03d}", session_id="wide") as run:
+                run.record_tokens(2)
+        assert tracker.flush(10)
+    with pytest.raises(ValueError), tracker.track_agent_execution(agent_name="agent000", session_id="wide"):
+        raise ValueError("boom")
+    assert tracker.flush(10)
+    (s,) = rows(tracked_any_db, SessionMetrics)
+    execs = rows(tracked_any_db, AgentExecutionMetrics)
+    assert (s["total_queries"], s["successful_queries"], s["failed_queries"]) == (211, 210, 1)
+    assert s["unique_agents_count"] == 210 and s["total_tokens_used"] == 420
+    assert s["agents_used"] == [f"agent{i:03d}" for i in range(200)]  # capped, in name order
+    assert s["average_response_time_ms"] == pytest.approx(sum(e["duration_ms"] for e in execs) / 211)
+    assert s["start_time"] == min(e["start_time"] for e in execs)
+    assert s["end_time"] == max(e["end_time"] for e in execs)
+    span_ms = (s["end_time"] - s["start_time"]).total_seconds() * 1000
+    assert s["duration_ms"] == pytest.approx(span_ms, abs=0.1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -134,6 +135,48 @@ def test_next_process_replays_the_spool(tmp_path: Path, spool_file: Path) -> Non
     names = [r["agent_name"] for r in rows(f"sqlite:///{db}", AgentExecutionMetrics)]
     assert names.count("first") == 25 and names.count("second") == 1
     assert tracker.stats().spool_pending == 0
+
+
+def test_spool_of_an_earlier_version_is_replayed(tmp_path: Path, spool_file: Path) -> None:
+    """Batches spooled by the previous release (rows as JSON objects of column values)
+    are still read and written once the database is back."""
+    from studio_analytics.tracker.spool import Spool
+
+    db = f"sqlite:///{tmp_path / 'old-spool.sqlite3'}"
+    spool = Spool(db, spool_file)
+    spool.put({})  # creates the table
+    legacy = {
+        "execution": [{"execution_id": "0192f000-0000-7000-8000-000000000001", "agent_id": None, "agent_name": "Old",
+                       "start_time": "2026-11-20T10:00:00.250000+00:00", "end_time": "2026-11-20T10:00:01+00:00",
+                       "duration_ms": 750.0, "status": "success", "query": "q", "response": None,
+                       "error_message": None, "tools_called": ["search"], "tool_count": 1, "retry_count": 0,
+                       "session_id": "old-s", "user_id": "u", "correlation_id": None, "tokens_used": 3,
+                       "api_calls_count": 0}],
+        "tool": [{"usage_id": "0192f000-0000-7000-8000-000000000002", "tool_name": "search",
+                  "execution_id": "0192f000-0000-7000-8000-000000000001",
+                  "start_time": "2026-11-20T10:00:00.500000+00:00", "end_time": "2026-11-20T10:00:00.600000+00:00",
+                  "duration_ms": 100.0, "status": "success", "input_data": {"q": "x"}, "output_data": "plain text",
+                  "error_message": None, "external_api_called": None, "api_response_time_ms": None,
+                  "api_status_code": None, "agent_name": "Old"}],
+    }
+    spool._conn().execute(
+        "INSERT INTO spool_batches (target, created_at, row_count, payload) VALUES (?, 0, 2, ?)",
+        (spool.target, json.dumps(legacy)),
+    )
+    spool.close()
+    configure_fast(db, spool_file)
+    with tracker.track_agent_execution(agent_name="New"):  # the writer starts with the first row
+        pass
+    assert tracker.flush(15)
+    tracker.shutdown(5)
+    execution, _new = sorted(rows(db, AgentExecutionMetrics), key=lambda r: r["agent_name"] != "Old")
+    (tool,) = rows(db, ToolUsageMetrics)
+    (session,) = rows(db, SessionMetrics)
+    assert (execution["agent_name"], execution["tools_called"], execution["start_time"].microsecond) == (
+        "Old", ["search"], 250000)
+    assert (tool["input_data"], tool["output_data"], tool["execution_id"]) == (
+        {"q": "x"}, "plain text", execution["execution_id"])
+    assert (session["session_id"], session["total_queries"], session["total_tokens_used"]) == ("old-s", 1, 3)
 
 
 def test_exit_flush_writes_without_explicit_flush(tmp_path: Path, spool_file: Path) -> None:

@@ -1,0 +1,139 @@
+"""Wire rows: the flat tuples the tracker's writer inserts, spools and folds into rollups.
+
+One tuple per row, values in the order of ``*_COLUMNS``, already in the form SQLite
+stores them: ids as 32 lowercase hex digits, times as naive UTC text
+``YYYY-MM-DD HH:MM:SS.ffffff`` (text order is time order), JSON columns as JSON text.
+SQLite takes these tuples as they are; PostgreSQL takes them too (psycopg sends text
+as "unknown", so the server casts it to uuid, timestamptz or jsonb), with ``+00``
+appended to times. Building them straight from the span records, without dicts,
+UUID or datetime objects, was the largest single cost the writer had.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+EXECUTION_COLUMNS = (
+    "execution_id", "agent_id", "agent_name", "start_time", "end_time", "duration_ms", "status", "query",
+    "response", "error_message", "tools_called", "tool_count", "retry_count", "session_id", "user_id",
+    "correlation_id", "tokens_used", "api_calls_count",
+)
+TOOL_COLUMNS = (
+    "usage_id", "tool_name", "execution_id", "start_time", "end_time", "duration_ms", "status", "input_data",
+    "output_data", "error_message", "external_api_called", "api_response_time_ms", "api_status_code",
+)
+#: A tool row carries one value after its columns: the calling agent's name (for the
+#: rollups' top agents per tool; not stored in the tool's row).
+TOOL_AGENT = len(TOOL_COLUMNS)
+WORKFLOW_COLUMNS = (
+    "workflow_id", "workflow_type", "start_time", "end_time", "duration_ms", "status", "agents_involved",
+    "session_id", "user_id", "user_satisfaction_score", "task_completion_rate", "agent_count",
+    "total_tool_calls", "total_api_calls",
+)
+#: An explicit session enter/exit event (not a table row: it inserts or updates one).
+SESSION_FIELDS = ("session_id", "start_time", "end_time", "user_id", "user_agent", "ip_address", "is_active")
+
+COLUMNS = {"execution": EXECUTION_COLUMNS, "tool": TOOL_COLUMNS, "workflow": WORKFLOW_COLUMNS}
+ID_COLUMNS = frozenset({"execution_id", "usage_id", "workflow_id"})
+TIME_COLUMNS = frozenset({"start_time", "end_time"})
+JSON_COLUMNS = frozenset({"tools_called", "input_data", "output_data", "agents_involved", "agents_used"})
+
+Row = tuple[Any, ...]
+Batch = dict[str, list[Row]]
+
+
+def position(kind: str, column: str) -> int:
+    return COLUMNS[kind].index(column)
+
+
+# -- values -------------------------------------------------------------------------
+def id_text(value: int) -> str:
+    return f"{value:032x}"
+
+
+_second_text: list[Any] = [None, ""]  # [POSIX second, its text]; one writer thread uses it
+
+
+def time_text(ns: int) -> str:
+    """Naive UTC text of a ``time_ns`` value. Rows of one batch mostly share their
+    second, so the second's text is kept and only the microseconds formatted."""
+    second, rest = divmod(ns // 1000, 1_000_000)
+    cache = _second_text
+    if cache[0] != second:
+        cache[1] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
+        cache[0] = second
+    return f"{cache[1]}.{rest:06d}"
+
+
+def datetime_text(value: datetime) -> str:
+    """The same text for a datetime (naive values are taken as UTC)."""
+    if value.tzinfo is not None and value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+_hours: dict[str, int] = {}
+
+
+def hour_of_text(value: str) -> int:
+    """POSIX second of the UTC hour a time text falls in (a batch has few hours)."""
+    key = value[:13]
+    hour = _hours.get(key)
+    if hour is None:
+        hour = int(datetime.fromisoformat(key + ":00:00+00:00").timestamp())
+        if len(_hours) > 10_000:
+            _hours.clear()
+        _hours[key] = hour
+    return hour
+
+
+def json_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return "[]" if value == [] else json.dumps(value, ensure_ascii=False)
+
+
+def pg_time(value: str | None) -> str | None:
+    return None if value is None else value + "+00"
+
+
+# -- from mappings (spool files of earlier versions, tests, imports) -----------------
+def row_from_mapping(kind: str, row: dict[str, Any]) -> Row:
+    """A wire row from a mapping of column names to Python values (UUIDs, datetimes,
+    JSON-able objects) or to their wire forms."""
+    values = []
+    for column in COLUMNS[kind]:
+        values.append(_wire_value(column, row.get(column)))
+    if kind == "tool":
+        values.append(row.get("agent_name"))
+    if kind == "workflow":
+        involved = row.get("agents_involved")
+        defaults = {"agent_count": len(involved) if isinstance(involved, list) else 0,
+                    "total_tool_calls": 0, "total_api_calls": 0}
+        for column, default in defaults.items():
+            i = WORKFLOW_COLUMNS.index(column)
+            if values[i] is None:
+                values[i] = default
+    return tuple(values)
+
+
+def session_from_mapping(row: dict[str, Any]) -> Row:
+    return tuple(_wire_value(f, row.get(f)) for f in SESSION_FIELDS)
+
+
+def _wire_value(column: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if column in ID_COLUMNS:
+        if isinstance(value, uuid.UUID):
+            return value.hex
+        return uuid.UUID(str(value)).hex
+    if column in TIME_COLUMNS:
+        return datetime_text(value) if isinstance(value, datetime) else datetime_text(datetime.fromisoformat(value))
+    if column in JSON_COLUMNS:
+        return json_text(value)  # a mapping holds the object (a str payload is JSON too)
+    return value
