@@ -1,61 +1,24 @@
-"""What a finished span hands to the writer: a flat tuple of plain values.
+"""What a finished span hands to the writer: a plain tuple of plain values.
 
-The span object itself is dropped at exit (freed by reference counting); tuples of
-atomic values are untracked by the cyclic GC, so a long queue costs the agent nothing
-in garbage collection.
+The field orders are below; spans build the tuples and the writer unpacks them in these
+orders. Plain ``tuple`` on purpose: the cyclic GC untracks an exact tuple of atomic
+values the first time it sees it, but never a tuple subclass (a NamedTuple), and a
+queue of 100,000 tracked records made every full collection walk them all (2-3 µs
+per span on the agent's thread in benchmarks/bench_tracker.py).
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
-
-
-class ExecutionRecord(NamedTuple):
-    id: int
-    agent_id: Any
-    agent_name: str
-    start_ns: int
-    end_ns: int
-    duration_ms: float
-    status: str
-    query: Any
-    response: Any
-    error_message: str | None
-    tools_called: tuple[str, ...]
-    retries: int
-    session_id: str | None
-    user_id: str | None
-    correlation_id: str | None
-    tokens: int | None
-    api_calls: int
-
-
-class ToolRecord(NamedTuple):
-    id: int
-    tool_name: str
-    execution_id: int | None
-    start_ns: int
-    end_ns: int
-    duration_ms: float
-    status: str
-    input_data: Any
-    output_data: Any
-    error_message: str | None
-    external_api: str | None
-    api_ms: float | None
-    api_status: int | None
-    agent_name: str | None  # of the enclosing execution (rollups: top agents per tool)
-
-
-class WorkflowRecord(NamedTuple):
-    id: int
-    workflow_type: str
-    start_ns: int
-    end_ns: int
-    duration_ms: float
-    status: str
-    agents_involved: Any
-    session_id: str | None
-    user_id: str | None
-    satisfaction: float | None
-    completion: float | None
+EXECUTION_FIELDS = (
+    "id", "agent_id", "agent_name", "start_ns", "end_ns", "duration_ms", "status", "query", "response",
+    "error_message", "tools_called", "retries", "session_id", "user_id", "correlation_id", "tokens", "api_calls",
+)
+TOOL_FIELDS = (
+    "id", "tool_name", "execution_id", "start_ns", "end_ns", "duration_ms", "status", "input_data", "output_data",
+    "error_message", "external_api", "api_ms", "api_status",
+    "agent_name",  # of the enclosing execution (rollups: top agents per tool)
+)
+WORKFLOW_FIELDS = (
+    "id", "workflow_type", "start_ns", "end_ns", "duration_ms", "status", "agents_involved", "session_id",
+    "user_id", "satisfaction", "completion",
+)

@@ -253,16 +253,14 @@ class BatchWriter:
     # -- records -> rows ------------------------------------------------------------
     def _prepare(self, items: list[tuple[str, Any]]) -> Batch:
         cfg = self.cfg
-        batch: Batch = {}
+        batch: Batch = {kind: [] for kind in _PREPARE}
         for kind, rec in items:
             try:
-                row = _PREPARE[kind](rec, cfg)
+                batch[kind].append(_PREPARE[kind](rec, cfg))
             except Exception:  # noqa: BLE001
                 self.counters["rejected"] += 1
                 runtime.internal_error(f"preparing a {kind} row")
-                continue
-            batch.setdefault(kind, []).append(row)
-        return batch
+        return {kind: rows for kind, rows in batch.items() if rows}
 
 
 def _is_data_error(error: BaseException) -> bool:
@@ -275,36 +273,37 @@ def _id(value: int | None) -> str | None:
     return None if value is None else f"{value:032x}"
 
 
-def _prepare_execution(span: Any, cfg: TrackerConfig) -> Row:
+def _prepare_execution(rec: tuple[Any, ...], cfg: TrackerConfig) -> Row:
+    (ident, agent_id, agent_name, start_ns, end_ns, duration_ms, status, query, response, error, tools, retries,
+     session_id, user_id, correlation_id, tokens, api_calls) = rec  # records.EXECUTION_FIELDS
     content = cfg.capture_content
-    tools = span.tools_called
     return (
-        f"{span.id:032x}", None if span.agent_id is None else str(span.agent_id)[:255], _name(span.agent_name),
-        time_text(span.start_ns), time_text(span.end_ns), span.duration_ms, span.status,
-        clean_text(span.query, cfg) if content else None, clean_text(span.response, cfg) if content else None,
-        clean_text(span.error_message, cfg), _tools_json(tools), len(tools), span.retries,
-        _short(span.session_id), _short(anonymize(span.user_id, cfg)), _short(span.correlation_id), span.tokens,
-        span.api_calls,
+        f"{ident:032x}", None if agent_id is None else str(agent_id)[:255], _name(agent_name),
+        time_text(start_ns), time_text(end_ns), duration_ms, status,
+        clean_text(query, cfg) if content else None, clean_text(response, cfg) if content else None,
+        clean_text(error, cfg), _tools_json(tools), len(tools), retries,
+        _short(session_id), _short(anonymize(user_id, cfg)), _short(correlation_id), tokens, api_calls,
     )
 
 
-def _prepare_tool(span: Any, cfg: TrackerConfig) -> Row:
+def _prepare_tool(rec: tuple[Any, ...], cfg: TrackerConfig) -> Row:
+    (ident, tool_name, execution_id, start_ns, end_ns, duration_ms, status, input_data, output_data, error,
+     external_api, api_ms, api_status, agent_name) = rec  # records.TOOL_FIELDS
     return (
-        f"{span.id:032x}", _name(span.tool_name), _id(span.execution_id), time_text(span.start_ns),
-        time_text(span.end_ns), span.duration_ms, span.status, json_text(span.input_data),
-        json_text(span.output_data), clean_text(span.error_message, cfg), _short(span.external_api), span.api_ms,
-        span.api_status,
+        f"{ident:032x}", _name(tool_name), _id(execution_id), time_text(start_ns), time_text(end_ns), duration_ms,
+        status, json_text(input_data), json_text(output_data), clean_text(error, cfg), _short(external_api),
+        api_ms, api_status,
         # after the columns: which agent called the tool, for the rollups
-        None if span.agent_name is None else _name(span.agent_name),
+        None if agent_name is None else _name(agent_name),
     )
 
 
-def _prepare_workflow(span: Any, cfg: TrackerConfig) -> Row:
-    involved = span.agents_involved
+def _prepare_workflow(rec: tuple[Any, ...], cfg: TrackerConfig) -> Row:
+    (ident, workflow_type, start_ns, end_ns, duration_ms, status, involved, session_id, user_id, satisfaction,
+     completion) = rec  # records.WORKFLOW_FIELDS
     return (
-        f"{span.id:032x}", _name(span.workflow_type), time_text(span.start_ns), time_text(span.end_ns),
-        span.duration_ms, span.status, json_text(involved), _short(span.session_id),
-        _short(anonymize(span.user_id, cfg)), span.satisfaction, span.completion,
+        f"{ident:032x}", _name(workflow_type), time_text(start_ns), time_text(end_ns), duration_ms, status,
+        json_text(involved), _short(session_id), _short(anonymize(user_id, cfg)), satisfaction, completion,
         len(involved) if isinstance(involved, list) else 0, 0, 0,
     )
 
