@@ -12,9 +12,11 @@ UUID or datetime objects, was the largest single cost the writer had.
 from __future__ import annotations
 
 import json
+import json.encoder
 import time
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 EXECUTION_COLUMNS = (
@@ -91,10 +93,27 @@ def hour_of_text(value: str) -> int:
     return hour
 
 
+def _make_json_encoder() -> Any:
+    """``json.dumps(value, ensure_ascii=False)`` without its per-call cost: with any
+    keyword argument json.dumps builds a new encoder each time (5 µs for a small dict
+    here, against 0.7 µs for one C encoder made once). The values are already cleaned
+    (plain JSON types, no cycles), so the circular-reference check is off."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator (another Python implementation)
+        return partial(json.dumps, ensure_ascii=False)
+    encoder = make(None, json.JSONEncoder().default, json.encoder.c_encode_basestring, None, ": ", ", ",
+                   False, False, True)
+    join = "".join
+    return lambda value: join(encoder(value, 0))
+
+
+_encode_json = _make_json_encoder()
+
+
 def json_text(value: Any) -> str | None:
     if value is None:
         return None
-    return "[]" if value == [] else json.dumps(value, ensure_ascii=False)
+    return "[]" if value == [] else _encode_json(value)
 
 
 def pg_time(value: str | None) -> str | None:
