@@ -24,6 +24,7 @@ from sqlalchemy import BigInteger, Integer, case, cast, delete, func, insert, li
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from studio_analytics.db.bulk import execute_values
 from studio_analytics.db.models import (
     FAILURE_VALUES,
     SUCCESS_VALUES,
@@ -134,24 +135,25 @@ _TOOL_ADDS = ("calls", "successes", "failures", "finished", "duration_count", "d
 _WORKFLOW_ADDS = ("runs", "successes", "failures", "timeouts", "finished", "duration_count", "duration_sum",
                   "agent_count_sum", "tool_calls", "api_calls", "tokens", "satisfaction_count", "satisfaction_sum",
                   "completion_count", "completion_sum")
-_STATEMENTS: dict[tuple[str, str], str] = {}
+_STATEMENTS: dict[tuple[str, str], tuple[str, str]] = {}
 
 
-def _upsert_sql(dialect: str, table: str, keys: tuple[str, ...], adds: tuple[str, ...], latest: bool) -> str:
+def _upsert_sql(dialect: str, table: str, keys: tuple[str, ...], adds: tuple[str, ...],
+                latest: bool) -> tuple[str, str]:
+    """Head and tail of the upsert that adds a batch's increments (for execute_values;
+    each key occurs once per batch, as a multi-row upsert needs on PostgreSQL)."""
     cached = _STATEMENTS.get((dialect, table))
     if cached is not None:
         return cached
-    marker = "?" if dialect == "sqlite" else "%s"
     columns = keys + adds + (("last_start",) if latest else ())
     sets = [f"{c} = {table}.{c} + excluded.{c}" for c in adds]
     if latest:
         greatest = "max" if dialect == "sqlite" else "GREATEST"
         sets.append(f"last_start = {greatest}({table}.last_start, excluded.last_start)")
     action = f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING"
-    sql = (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))}) "
-           f"ON CONFLICT ({', '.join(keys)}) {action}")
-    _STATEMENTS[(dialect, table)] = sql
-    return sql
+    statement = (f"INSERT INTO {table} ({', '.join(columns)})", f"ON CONFLICT ({', '.join(keys)}) {action}")
+    _STATEMENTS[(dialect, table)] = statement
+    return statement
 
 
 def _classify(status: str, counts: list[Any], success: int, failure: int, timeout: int | None,
@@ -316,7 +318,7 @@ def adjust_workflow_totals(conn: Connection, *, workflow_type: str, start_time: 
 def _write(conn: Connection, table: str, keys: tuple[str, ...], adds: tuple[str, ...], latest: bool,
            rows: list[tuple[Any, ...]]) -> None:
     if rows:
-        conn.exec_driver_sql(_upsert_sql(conn.dialect.name, table, keys, adds, latest), rows)
+        execute_values(conn, _upsert_sql(conn.dialect.name, table, keys, adds, latest), rows)
 
 
 def _same(value: Any) -> Any:

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import distinct, func, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from studio_analytics.db.bulk import execute_values
 from studio_analytics.db.engine import create_db_engine
 from studio_analytics.db.errors import SchemaMissingError
 from studio_analytics.db.migrate import is_older_revision, schema_state, upgrade_database
@@ -180,7 +181,7 @@ def _insert_rows(conn: Connection, kind: str, rows: list[Row]) -> int:
         values = rows if kind != "tool" else [r[:TOOL_AGENT] for r in rows]
     else:
         values = [_pg_values(kind, r) for r in rows]
-    return conn.exec_driver_sql(insert_sql(conn.dialect.name, _TABLES[kind], columns, columns[0]), values).rowcount
+    return execute_values(conn, insert_ignoring(_TABLES[kind], columns, columns[0]), values)
 
 
 def _pg_values(kind: str, row: Row) -> Row:
@@ -191,18 +192,11 @@ def _pg_values(kind: str, row: Row) -> Row:
 
 
 _TIME_POSITIONS = {kind: tuple(i for i, c in enumerate(cols) if c in TIME_COLUMNS) for kind, cols in COLUMNS.items()}
-_STATEMENTS: dict[tuple[str, str, tuple[str, ...]], str] = {}
 
 
-def insert_sql(dialect: str, table: str, columns: tuple[str, ...], key: str) -> str:
-    cache_key = (dialect, table, columns)
-    sql = _STATEMENTS.get(cache_key)
-    if sql is None:
-        marker = "?" if dialect == "sqlite" else "%s"
-        sql = _STATEMENTS[cache_key] = (
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))}) "
-            f"ON CONFLICT ({key}) DO NOTHING")
-    return sql
+def insert_ignoring(table: str, columns: tuple[str, ...], key: str) -> tuple[str, str]:
+    """The head and tail of the writer's insert, for :func:`execute_values`."""
+    return f"INSERT INTO {table} ({', '.join(columns)})", f"ON CONFLICT ({key}) DO NOTHING"
 
 
 def _apply_sessions(conn: Connection, sessions: list[Row], executions: list[Row], workflows: list[Row]) -> set[str]:
@@ -222,7 +216,7 @@ def _apply_sessions(conn: Connection, sessions: list[Row], executions: list[Row]
         explicit = {s[0] for s in sessions}
         rows = [(sid, start if dialect == "sqlite" else pg_time(start), user, 0, 0, 0, 0, sid in explicit)
                 for sid, start, user in first_seen.values()]
-        conn.exec_driver_sql(insert_sql(dialect, "session_metrics", _SESSION_COLUMNS, "session_id"), rows)
+        execute_values(conn, insert_ignoring("session_metrics", _SESSION_COLUMNS, "session_id"), rows)
     if sessions:  # explicit enter/exit events, in order
         m = "?" if dialect == "sqlite" else "%s"
         end = (lambda t: t) if dialect == "sqlite" else pg_time
@@ -344,4 +338,4 @@ def _uuid_or_none(value: Any) -> uuid.UUID | None:
         return None
 
 
-__all__ = ["DatabaseSink", "as_wire_batch", "insert_sql"]
+__all__ = ["DatabaseSink", "as_wire_batch", "insert_ignoring"]
