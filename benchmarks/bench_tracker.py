@@ -304,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  studio-analytics / opentelemetry = {cost['studio-analytics'] / cost['opentelemetry']:.2f}x")
 
         floor = bench_sqlite_floor(work / "floor.sqlite3", args.rows)
-        print(f"SQLite's own floor (executemany of ready-made rows, the writer's statement, same table, indexes "
+        print(f"SQLite's own floor (ready-made rows, the writer's insert statements, same table, indexes "
               f"and settings, nothing else): {floor:,.0f} rows/s")
         for label, tools_per_execution in (("executions only", 0), ("1 execution + 4 tool calls", 4)):
             sqlite_url = f"sqlite:///{work / f'throughput-{tools_per_execution}.sqlite3'}"

@@ -1,4 +1,4 @@
-"""Many rows in few statements: ``INSERT .. VALUES (..), (..), ..`` instead of executemany.
+"""Many rows in few statements on SQLite: ``INSERT .. VALUES (..), (..), ..``, not executemany.
 
 The sqlite3 module's ``executemany`` steps each row separately and gives up the GIL for
 every step. When another thread of the process keeps the GIL busy (an agent doing
@@ -16,9 +16,8 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-# Bound parameters per statement: SQLite's limit since 3.32 (999 before); psycopg's
-# protocol limit is 65,535, kept lower so one statement stays a modest message.
-_MAX_PARAMS = {"sqlite": 32_766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999, "postgresql": 20_000}
+# Bound parameters per SQLite statement: its limit since 3.32 (999 before).
+_MAX_PARAMS = {"sqlite": 32_766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999}
 _statements: dict[tuple[str, str, str, int, int], str] = {}
 
 
@@ -31,6 +30,11 @@ def execute_values(conn: Connection, statement: tuple[str, str], rows: Sequence[
     head, tail = statement
     dialect = conn.dialect.name
     width = len(rows[0])
+    if dialect != "sqlite":
+        # psycopg's executemany pipelines the rows; one huge VALUES list was 2-3x slower
+        # there (the server parses and plans each distinct statement).
+        one = "(" + ", ".join(["%s"] * width) + ")"
+        return conn.exec_driver_sql(f"{head} VALUES {one} {tail}".rstrip(), list(rows)).rowcount
     per = max(1, _MAX_PARAMS.get(dialect, 999) // width)
     changed = 0
     for start in range(0, len(rows), per):

@@ -18,7 +18,7 @@ def test_rows_span_several_statements_and_conflicts_are_counted(any_url: str,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     engine = create_db_engine(any_url)
     dialect = engine.dialect.name
-    monkeypatch.setitem(bulk._MAX_PARAMS, dialect, 10)  # 3 rows of 3 values per statement
+    monkeypatch.setitem(bulk._MAX_PARAMS, dialect, 10)  # SQLite: 3 rows of 3 values per statement
     statement = ("INSERT INTO bulk_t (k, v, note)", "ON CONFLICT (k) DO NOTHING")
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE bulk_t (k INTEGER PRIMARY KEY, v TEXT, note TEXT)"))
