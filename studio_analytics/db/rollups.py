@@ -48,8 +48,7 @@ from studio_analytics.db.rollup_models import (
     WorkflowLatencyDailyRollup,
     WorkflowLatencyRollup,
 )
-from studio_analytics.db.rows import TOOL_AGENT, Row, hour_of_text, pg_time, position
-from studio_analytics.db.types import sqlite_time_text
+from studio_analytics.db.rows import TOOL_AGENT, Row, datetime_text, hour_of_text, pg_time, position
 
 HOUR_S = 3600
 DAY_S = 86_400
@@ -100,10 +99,6 @@ def epoch_bucket_sql(dialect: str, column: Any, size_s: int) -> ColumnElement[in
         # op("/") keeps SQLite's integer division (SQLAlchemy's "/" would be true division)
         return cast(func.strftime("%s", column), Integer).op("/")(size_s) * size_s
     return cast(func.floor(func.extract("epoch", column) / size_s) * size_s, BigInteger)
-
-
-def hour_of(moment: datetime) -> int:
-    return int(moment.timestamp()) // HOUR_S * HOUR_S
 
 
 # -- availability -------------------------------------------------------------------
@@ -288,9 +283,11 @@ def _roll_workflows(conn: Connection, rows: Sequence[Row]) -> None:
 def _write_totals(conn: Connection, table: str, keys: tuple[str, ...], adds: tuple[str, ...],
                   accumulated: Mapping[tuple[Any, ...], list[Any]]) -> None:
     """One row per key: the added columns, then the latest start time."""
-    t = (lambda v: v) if conn.dialect.name == "sqlite" else pg_time  # wire times
-    _write(conn, table, keys, adds, True,
-           [(*k, *v[:-1], t(v[-1])) for k, v in sorted(accumulated.items())])
+    if conn.dialect.name == "sqlite":
+        rows = [(*k, *v) for k, v in sorted(accumulated.items())]
+    else:
+        rows = [(*k, *v[:-1], pg_time(v[-1])) for k, v in sorted(accumulated.items())]
+    _write(conn, table, keys, adds, True, rows)
 
 
 def _write_histograms(conn: Connection, kind: str, key: str, latency: Latency) -> None:
@@ -309,20 +306,16 @@ def adjust_workflow_totals(conn: Connection, *, workflow_type: str, start_time: 
     """A workflow's totals were recomputed after its row was rolled up: add the change."""
     if not (agent_count or tool_calls or api_calls or tokens):
         return
-    t = sqlite_time_text if conn.dialect.name == "sqlite" else _same
-    row = (hour_of(start_time), workflow_type, 0, 0, 0, 0, 0, 0, 0.0, agent_count, tool_calls, api_calls, tokens,
-           0, 0.0, 0, 0.0, t(start_time))
-    _write(conn, "rollup_workflow_hourly", ("hour", "workflow_type"), _WORKFLOW_ADDS, True, [row])
+    start = datetime_text(start_time)
+    adds = [0, 0, 0, 0, 0, 0, 0.0, agent_count, tool_calls, api_calls, tokens, 0, 0.0, 0, 0.0, start]
+    _write_totals(conn, "rollup_workflow_hourly", ("hour", "workflow_type"), _WORKFLOW_ADDS,
+                  {(hour_of_text(start), workflow_type): adds})
 
 
 def _write(conn: Connection, table: str, keys: tuple[str, ...], adds: tuple[str, ...], latest: bool,
            rows: list[tuple[Any, ...]]) -> None:
     if rows:
         execute_values(conn, _upsert_sql(conn.dialect.name, table, keys, adds, latest), rows)
-
-
-def _same(value: Any) -> Any:
-    return value
 
 
 # -- rebuilding from the raw rows ---------------------------------------------------
@@ -440,6 +433,6 @@ def rollup_drift(conn: Connection) -> dict[str, int]:
 
 __all__ = [
     "BUCKETS_PER_OCTAVE", "DAY_S", "HOUR_S", "PERCENTILE_RELATIVE_ERROR", "ROLLUP_TABLES", "USE_ROLLUPS_OPTION",
-    "adjust_workflow_totals", "apply_rollups", "bucket_value", "epoch_bucket_sql", "hour_of", "latency_bucket",
+    "adjust_workflow_totals", "apply_rollups", "bucket_value", "epoch_bucket_sql", "latency_bucket",
     "latency_bucket_sql", "rebuild_rollups", "rollup_drift", "rollups_available",
 ]

@@ -53,10 +53,6 @@ def position(kind: str, column: str) -> int:
 
 
 # -- values -------------------------------------------------------------------------
-def id_text(value: int) -> str:
-    return f"{value:032x}"
-
-
 _second_text: list[Any] = [None, ""]  # [POSIX second, its text]; one writer thread uses it
 
 
@@ -156,3 +152,14 @@ def _wire_value(column: str, value: Any) -> Any:
     if column in JSON_COLUMNS:
         return json_text(value)  # a mapping holds the object (a str payload is JSON too)
     return value
+
+
+def as_wire_batch(batch: dict[str, list[Any]]) -> Batch:
+    """The batch with any rows given as mappings turned into wire rows."""
+    out: Batch = {}
+    for kind, rows in batch.items():
+        if rows and isinstance(rows[0], dict):
+            rows = ([session_from_mapping(r) for r in rows] if kind == "session"
+                    else [row_from_mapping(kind, r) for r in rows])
+        out[kind] = rows
+    return out

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from functools import partial
 from typing import Any
 
 from sqlalchemy import distinct, func, select, update
@@ -37,10 +36,9 @@ from studio_analytics.db.rows import (
     TOOL_AGENT,
     Batch,
     Row,
+    as_wire_batch,
     pg_time,
     position,
-    row_from_mapping,
-    session_from_mapping,
 )
 from studio_analytics.db.schema_state import SchemaKind
 
@@ -122,17 +120,6 @@ class DatabaseSink:
             for workflow_id in sorted(touched_workflows):
                 _recompute_workflow(conn, workflow_id, rollups=self.rollups)
         return len(executions) + len(tools) + len(workflows) + len(sessions)
-
-
-def as_wire_batch(batch: dict[str, list[Any]]) -> Batch:
-    """The batch with any mapping rows turned into wire rows."""
-    out: Batch = {}
-    for kind, rows in batch.items():
-        if rows and isinstance(rows[0], dict):
-            convert = session_from_mapping if kind == "session" else partial(row_from_mapping, kind)
-            rows = [convert(r) for r in rows]
-        out[kind] = rows
-    return out
 
 
 def _marks(conn: Connection, n: int) -> str:
@@ -338,4 +325,4 @@ def _uuid_or_none(value: Any) -> uuid.UUID | None:
         return None
 
 
-__all__ = ["DatabaseSink", "as_wire_batch", "insert_ignoring"]
+__all__ = ["DatabaseSink", "insert_ignoring"]

@@ -14,10 +14,9 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from studio_analytics.config import spool_path as default_spool_path
-from studio_analytics.db.rows import Batch, Row, row_from_mapping, session_from_mapping
+from studio_analytics.db.rows import Batch, as_wire_batch
 
 _FORMAT = 2  # 1: rows as mappings of column values (read still); 2: wire rows
 
@@ -34,13 +33,7 @@ def decode_batch(payload: str) -> Batch:
     data = json.loads(payload)
     if isinstance(data, dict) and data.get("format") == _FORMAT:
         return {kind: [tuple(r) for r in rows] for kind, rows in data["rows"].items()}
-    return {kind: _from_mappings(kind, rows) for kind, rows in data.items()}
-
-
-def _from_mappings(kind: str, rows: list[dict[str, Any]]) -> list[Row]:
-    if kind == "session":
-        return [session_from_mapping(r) for r in rows]
-    return [row_from_mapping(kind, r) for r in rows]
+    return as_wire_batch(data)  # format 1
 
 
 class Spool:
