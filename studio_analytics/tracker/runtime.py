@@ -87,12 +87,11 @@ def _discard(kind: str, row: Any) -> None:
 def enqueue(kind: str, row: Any) -> None:
     f = _enqueue
     if f is None:
-        f = bind_enqueue()
+        f = _bind_enqueue()
     f(kind, row)
 
 
-def bind_enqueue() -> Callable[[str, Any], None]:
-    """The function spans hand finished rows to (spans call it directly: one frame less)."""
+def _bind_enqueue() -> Callable[[str, Any], None]:
     global _enqueue
     f = writer().enqueue if config().enabled else _discard
     _enqueue = f

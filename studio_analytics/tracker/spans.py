@@ -379,7 +379,7 @@ class ToolSpan(Span):
             if cfg.capture_content:
                 inputs = clean_json(self.input_data, cfg) if self.input_data is not None else None
                 outputs = clean_json(self.output_data, cfg) if self.output_data is not None else None
-        (runtime._enqueue or runtime.bind_enqueue())("tool", (  # records.TOOL_FIELDS
+        runtime.enqueue("tool", (  # records.TOOL_FIELDS
             self.id, self.tool_name, exec_id, self.start_ns, self.end_ns, self.duration_ms, self.status,
             inputs, outputs, self.error_message, self.external_api, self.api_ms, self.api_status,
             execution.agent_name if execution is not None else None,
