@@ -92,12 +92,23 @@ def configure(
     Rows still queued for the previous configuration are flushed to its database first.
     ``advanced`` takes ``max_queue``, ``batch_size``, ``flush_interval_s``,
     ``exit_timeout_s``, ``spool_path`` and ``redact_defaults``.
+
+    When the spool holds batches for this database (an earlier process could not write
+    everything), the writer thread starts at once and replays them; otherwise it starts
+    with the first row.
     """
-    runtime.set_config(build_config(
+    cfg = build_config(
         db_url=db_url, capture_content=capture_content, max_payload_chars=max_payload_chars,
         redact=redact, anonymize_users=anonymize_users, user_salt=user_salt,
         sample_rate=sample_rate, enabled=enabled, clock=clock, **advanced,
-    ))
+    )
+    runtime.set_config(cfg)
+    if cfg.enabled:
+        try:
+            # Rows an earlier process left in the spool go in now, not at the first span.
+            runtime.writer().replay_left_behind()
+        except Exception:  # noqa: BLE001 - configure() must not fail the agent either
+            runtime.internal_error("looking for rows left in the spool")
 
 
 def flush(timeout: float = 5.0) -> bool:

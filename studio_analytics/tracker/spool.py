@@ -68,6 +68,8 @@ class Spool:
         return n
 
     def oldest(self, limit: int = 20) -> list[tuple[int, Batch]]:
+        if not self.path.exists():
+            return []  # nothing was ever spooled here: do not create the file
         rows = self._conn().execute(
             "SELECT id, payload FROM spool_batches WHERE target = ? ORDER BY id LIMIT ?",
             (self.target, limit),
@@ -84,6 +86,22 @@ class Spool:
             "SELECT coalesce(sum(row_count), 0) FROM spool_batches WHERE target = ?", (self.target,)
         ).fetchone()
         return int(value[0])
+
+    def has_pending(self) -> bool:
+        """Whether batches for this database wait here, answered without creating the
+        file and without waiting on a busy one (then: yes, let the writer look)."""
+        if not self.path.exists():
+            return False
+        try:
+            conn = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True, timeout=0.1)
+            try:
+                found = conn.execute("SELECT 1 FROM spool_batches WHERE target = ? LIMIT 1",
+                                     (self.target,)).fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            return True
+        return found is not None
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

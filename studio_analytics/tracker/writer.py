@@ -81,6 +81,13 @@ class BatchWriter:
             self._thread.start()
         atexit.register(self._at_exit)
 
+    def replay_left_behind(self) -> None:
+        """Start the thread now if the spool holds batches for this database: rows an
+        earlier process could not write go in without waiting for this one's first span."""
+        if not self._closed and self._spool.has_pending():
+            self._start()
+            self._wake.set()
+
     def abandon_after_fork(self) -> None:
         """In a forked child: this copy's thread does not exist; its queue is the parent's."""
         self._closed = True

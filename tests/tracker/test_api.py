@@ -251,6 +251,30 @@ def test_disabled_by_environment(monkeypatch: pytest.MonkeyPatch, sqlite_file_ur
     assert not Path(sqlite_file_url.removeprefix("sqlite:///")).exists()
 
 
+def test_writer_thread_starts_with_the_first_row(sqlite_file_url: str, spool_file) -> None:
+    """Lazy start: with nothing spooled for this database (the spool holds a batch for
+    another one), configure() starts no thread; the first tracked row does."""
+    from studio_analytics.tracker.spool import Spool
+    from tests.tracker.conftest import configure_fast
+
+    def writers() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name == "studio-analytics-writer"}
+
+    other = Spool("sqlite:////elsewhere/metrics.sqlite3", spool_file)
+    other.put({"session": [("s", "2026-11-26 10:00:00.000000", None, None, None, None, True)]})
+    other.close()
+    before = writers()
+    configure_fast(sqlite_file_url, spool_file)
+    try:
+        assert writers() - before == set()
+        with tracker.track_agent_execution(agent_name="A"):
+            pass
+        assert len(writers() - before) == 1
+        assert tracker.flush(10)
+    finally:
+        tracker.shutdown(5)
+
+
 def test_privacy_options(sqlite_file_url: str, spool_file) -> None:
     from tests.tracker.conftest import configure_fast
 

@@ -128,6 +128,10 @@ def test_next_process_replays_the_spool(tmp_path: Path, spool_file: Path) -> Non
     assert "kept in the spool" in proc.stderr or "spool" in proc.stderr
     db.unlink()
     configure_fast(f"sqlite:///{db}", spool_file)
+    # configure() alone starts the replay: this process has not tracked anything yet
+    # (flush() with no writer started would return at once).
+    assert tracker.flush(15)
+    assert [r["agent_name"] for r in rows(f"sqlite:///{db}", AgentExecutionMetrics)] == ["first"] * 25
     with tracker.track_agent_execution(agent_name="second", session_id="s"):
         pass
     assert tracker.flush(15)
