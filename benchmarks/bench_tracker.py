@@ -167,15 +167,20 @@ def bench_throughput(url: str, rows: int, workdir: Path, tools_per_execution: in
     return results[0], results[1]
 
 
+def _ready_rows(n: int) -> list[tuple[object, ...]]:
+    """Execution rows as the writer hands them to the driver (db/rows.py), ~10 per session."""
+    base = uuid.uuid4().int
+    return [(f"{base + i:032x}", None, f"agent{i % 8}", "2026-11-25 04:05:55.532347", "2026-11-25 04:05:55.532350",
+             0.01, "success", "q", None, None, "[]", 0, 0, f"s{i // 10}", None, None, 10, 0) for i in range(n)]
+
+
 def bench_sqlite_floor(path: Path, rows: int) -> float:
     """Rows/s of ready-made wire rows into the executions table with the writer's own
     statements on the engine's own connection settings, in 5,000-row transactions: the
     ceiling any writer in Python reaches on this machine."""
     engine = create_db_engine(f"sqlite:///{path}")
     upgrade_database(engine)
-    base = uuid.uuid4().int
-    values = [(f"{base + i:032x}", None, f"agent{i % 8}", "2026-11-25 04:05:55.532347", "2026-11-25 04:05:55.532350",
-               0.01, "success", "q", None, None, "[]", 0, 0, f"s{i // 10}", None, None, 10, 0) for i in range(rows)]
+    values = _ready_rows(rows)
     statement = insert_ignoring("agent_execution_metrics", EXECUTION_COLUMNS, "execution_id")
     with engine.connect() as conn:
         started = time.perf_counter()
@@ -193,11 +198,16 @@ class BusyAgent:
 
     def __enter__(self) -> BusyAgent:
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._spin, daemon=True)
+        spinning = threading.Event()
+        self._thread = threading.Thread(target=self._spin, args=(spinning,), daemon=True)
         self._thread.start()
+        # Time nothing until the thread really runs: a short measurement could otherwise
+        # finish before it first gets the GIL (and show no contention at all).
+        spinning.wait()
         return self
 
-    def _spin(self) -> None:
+    def _spin(self, spinning: threading.Event) -> None:
+        spinning.set()
         while not self._stop.is_set():
             sum(range(1_000))
 
@@ -229,9 +239,7 @@ def bench_executemany_busy(path: Path, rows: int) -> float:
     module gives up the GIL for every row and waits for it back each time)."""
     engine = create_db_engine(f"sqlite:///{path}")
     upgrade_database(engine)
-    base = uuid.uuid4().int
-    values = [(f"{base + i:032x}", None, "busy", "2026-11-25 04:05:55.532347", "2026-11-25 04:05:55.532350", 0.01,
-               "success", "q", None, None, "[]", 0, 0, f"s{i // 10}", None, None, 10, 0) for i in range(rows)]
+    values = _ready_rows(rows)
     head, tail = insert_ignoring("agent_execution_metrics", EXECUTION_COLUMNS, "execution_id")
     sql = f"{head} VALUES ({', '.join(['?'] * len(EXECUTION_COLUMNS))}) {tail}"
     con = engine.raw_connection()

@@ -100,11 +100,7 @@ class BatchWriter:
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything queued so far is written or spooled; also retry the spool."""
         if self._thread is None:
-            if not self._queue:
-                self._replay_wanted = True
-                self._start()
-            else:
-                self._start()
+            self._start()
         deadline = time.monotonic() + timeout
         self._down_until = 0.0
         self._replay_wanted = True
