@@ -30,11 +30,17 @@ from studio_analytics.db.errors import (
     ServerUnreachableError,
     UnsupportedURLError,
 )
+from studio_analytics.db.failures import first_line
+from studio_analytics.private_files import create_private_file, ensure_private_dir
 
 SQLITE_CACHE_KIB = 32 * 1024  # pages are allocated as used, up to this
 SQLITE_WAL_CHECKPOINT_BYTES = 40 * 1024 * 1024
 SQLITE_BUSY_TIMEOUT_MS = 5_000
 PG_CONNECT_TIMEOUT_S = 5
+#: TCP keepalive probes find a dead peer (a partition, a frozen host) within about
+#: idle + interval x count seconds; unacknowledged data gives up after the user timeout.
+PG_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 3, "keepalives_count": 3,
+                 "tcp_user_timeout": 20_000}
 
 _cache: dict[tuple[str, bool], Engine] = {}
 _cache_lock = threading.Lock()
@@ -73,16 +79,23 @@ def sqlite_path(url: URL) -> Path | None:
     return Path(db)
 
 
-def create_db_engine(url: str | URL, *, read_only: bool = False, **kwargs: Any) -> Engine:
+def create_db_engine(url: str | URL, *, read_only: bool = False, statement_timeout_s: float | None = None,
+                     **kwargs: Any) -> Engine:
     """A new engine for ``url`` (use :func:`get_engine` for the cached one).
 
     A read-only SQLite engine requires the file to exist; it raises
-    :class:`DatabaseNotFoundError` otherwise instead of creating an empty file.
+    :class:`DatabaseNotFoundError` otherwise instead of creating an empty file. A new
+    SQLite file is created private (0600). ``statement_timeout_s`` bounds every
+    statement and lock wait on PostgreSQL (the server cancels it) and the connect.
     """
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed, read_only=read_only, **kwargs)
-    return _postgres_engine(parsed, read_only=read_only, **kwargs)
+        busy_ms = SQLITE_BUSY_TIMEOUT_MS
+        if statement_timeout_s is not None:
+            # Waiting for another process's lock takes at most half the deadline.
+            busy_ms = max(50, min(busy_ms, int(statement_timeout_s * 500)))
+        return _sqlite_engine(parsed, read_only=read_only, busy_timeout_ms=busy_ms, **kwargs)
+    return _postgres_engine(parsed, read_only=read_only, statement_timeout_s=statement_timeout_s, **kwargs)
 
 
 def get_engine(url: str | URL, *, read_only: bool = False) -> Engine:
@@ -102,9 +115,9 @@ def dispose_engines() -> None:
         _cache.clear()
 
 
-def _sqlite_engine(url: URL, *, read_only: bool, **kwargs: Any) -> Engine:
+def _sqlite_engine(url: URL, *, read_only: bool, busy_timeout_ms: int, **kwargs: Any) -> Engine:
     path = sqlite_path(url)
-    connect_args: dict[str, Any] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    connect_args: dict[str, Any] = {"timeout": busy_timeout_ms / 1000}
     if path is not None:
         if read_only:
             if not path.exists():
@@ -116,7 +129,8 @@ def _sqlite_engine(url: URL, *, read_only: bool, **kwargs: Any) -> Engine:
             # The uri form is the only way to ask sqlite3 for mode=ro.
             url = url.set(database=f"file:{path.resolve().as_posix()}?mode=ro", query={"uri": "true"})
         else:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            ensure_private_dir(path.parent)
+            create_private_file(path)
     connect_args["check_same_thread"] = False
     engine = create_engine(url, connect_args=connect_args, **kwargs)
 
@@ -124,7 +138,7 @@ def _sqlite_engine(url: URL, *, read_only: bool, **kwargs: Any) -> Engine:
     def _set_pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
         cur = dbapi_conn.cursor()
         try:
-            cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cur.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
             cur.execute("PRAGMA foreign_keys = ON")
             # A batch insert touches the hot pages of seven indexes on executions; the
             # default 2 MB cache is small for that once the file grows.
@@ -169,12 +183,21 @@ def _floor(value: float | None) -> float | None:
     return None if value is None else float(math.floor(value))
 
 
-def _postgres_engine(url: URL, *, read_only: bool, **kwargs: Any) -> Engine:
+def _postgres_engine(url: URL, *, read_only: bool, statement_timeout_s: float | None = None,
+                     **kwargs: Any) -> Engine:
+    # One time zone for naive Agent Studio timestamps and our timestamptz alike.
+    options = "-c timezone=UTC" + (" -c default_transaction_read_only=on" if read_only else "")
+    connect_timeout = PG_CONNECT_TIMEOUT_S
+    if statement_timeout_s is not None:
+        ms = max(1, int(statement_timeout_s * 1000))
+        options += (f" -c statement_timeout={ms} -c lock_timeout={ms}"
+                    f" -c idle_in_transaction_session_timeout={max(ms * 6, 60_000)}")
+        connect_timeout = max(2, min(PG_CONNECT_TIMEOUT_S, int(math.ceil(statement_timeout_s))))
     connect_args: dict[str, Any] = {
-        "connect_timeout": PG_CONNECT_TIMEOUT_S,
+        "connect_timeout": connect_timeout,
         "application_name": "studio-analytics",
-        # One time zone for naive Agent Studio timestamps and our timestamptz alike.
-        "options": "-c timezone=UTC" + (" -c default_transaction_read_only=on" if read_only else ""),
+        "options": options,
+        **PG_KEEPALIVES,
     }
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, connect_args=connect_args, **kwargs)
@@ -234,4 +257,7 @@ def translate_error(error: BaseException, url: str | URL = "") -> DatabaseError:
             hint="check that the file and its folder exist and are readable",
             url=shown,
         )
-    return DatabaseError(f"Database error: {orig}", url=shown)
+    if "disk is full" in text or "no space left" in text or "disk i/o error" in text:
+        return DatabaseError("The disk holding the database is full or failing",
+                             hint="free space on that disk; rows wait in the spool meanwhile", url=shown)
+    return DatabaseError(f"Database error: {first_line(error)}", url=shown)

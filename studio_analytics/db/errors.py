@@ -23,6 +23,10 @@ class ServerUnreachableError(DatabaseError):
     """The PostgreSQL server did not answer (down, wrong host or port, firewall)."""
 
 
+class DatabaseTimeoutError(ServerUnreachableError):
+    """The database held a statement or a connect longer than the caller's deadline."""
+
+
 class AuthenticationError(DatabaseError):
     """The server answered but refused the credentials."""
 

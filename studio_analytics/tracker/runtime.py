@@ -68,7 +68,7 @@ def writer() -> Any:
             if _writer is None:
                 from studio_analytics.tracker.writer import BatchWriter
 
-                _writer = BatchWriter(config() if _config is None else _config)
+                _writer = BatchWriter(config() if _config is None else _config, report_error=log_error)
             w = _writer
     return w
 
@@ -99,19 +99,26 @@ def _bind_enqueue() -> Callable[[str, Any], None]:
 
 
 def internal_error(what: str) -> None:
-    """Log a tracker failure at most once per 10 s, never recursing into ourselves."""
+    """Count a tracker failure and log it (see :func:`log_error`)."""
+    w = _writer
+    if w is not None:
+        w.counters["errors"] += 1
+    log_error(what)
+
+
+def log_error(what: str, *, exc_info: bool = True) -> None:
+    """Log a tracker failure at most once per 10 s, never recursing into ourselves.
+    Database errors come with ``exc_info=False``: their text names the cause, and a
+    traceback would print the statement (parameters are hidden by the engine)."""
     global _last_log, _suppressed
     if getattr(_guard, "active", False):
         return
     _guard.active = True
     try:
-        w = _writer
-        if w is not None:
-            w.counters["errors"] += 1
         now = time.monotonic()
         if now - _last_log >= 10.0:
             extra = f" ({_suppressed} similar errors suppressed)" if _suppressed else ""
-            log.warning("studio-analytics tracker: error while %s%s", what, extra, exc_info=True)
+            log.warning("studio-analytics tracker: error while %s%s", what, extra, exc_info=exc_info)
             _last_log, _suppressed = now, 0
         else:
             _suppressed += 1

@@ -10,7 +10,12 @@ really inserted are added to the hourly rollups, in the same transaction.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
+import socket
+import threading
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -19,14 +24,15 @@ from sqlalchemy import distinct, func, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from studio_analytics.db.bulk import execute_values
-from studio_analytics.db.engine import create_db_engine
-from studio_analytics.db.errors import SchemaMissingError
+from studio_analytics.db.engine import create_db_engine, normalize_url, sqlite_path
+from studio_analytics.db.errors import DatabaseTimeoutError, SchemaMissingError
 from studio_analytics.db.migrate import is_older_revision, schema_state, upgrade_database
 from studio_analytics.db.models import (
     FAILURE_VALUES,
     SUCCESS_VALUES,
     TIMEOUT_VALUES,
     AgentExecutionMetrics,
+    Base,
     WorkflowMetrics,
 )
 from studio_analytics.db.rollups import adjust_workflow_totals, apply_rollups, rollups_available
@@ -57,15 +63,55 @@ _E_START, _E_SESSION, _E_USER, _E_CORRELATION = (position("execution", c) for c 
 _W_START, _W_SESSION, _W_USER = (position("workflow", c) for c in ("start_time", "session_id", "user_id"))
 
 
+log = logging.getLogger("studio_analytics.tracker")
+
+
 class DatabaseSink:
-    def __init__(self, db_url: str) -> None:
+    """The tracker's connection to one database. Every write is bounded in time:
+    PostgreSQL cancels statements and lock waits itself (``statement_timeout``,
+    ``lock_timeout``), and a watchdog cuts the connection's socket (SQLite: interrupts
+    it) when a write outlives ``timeout_s`` — a server that holds the connection open
+    but answers nothing would otherwise keep the writer in one call forever."""
+
+    def __init__(self, db_url: str, *, timeout_s: float = 10.0) -> None:
         self.db_url = db_url
-        self.engine: Engine = create_db_engine(db_url)
+        self.timeout_s = timeout_s
+        self._path = sqlite_path(normalize_url(db_url)) if db_url.startswith("sqlite") else None
+        self._file_id: tuple[int, int] | None = None
+        self._connections: dict[int, Any] = {}  # the engine's open DBAPI connections
+        self._watchdog = _Watchdog(self._abort)
+        self.engine: Engine = self._new_engine()
         self._schema_ready = False
         self.rollups = False
 
+    def _new_engine(self) -> Engine:
+        # Parameters never appear in errors: they are the agents' queries and user ids.
+        engine = create_db_engine(self.db_url, statement_timeout_s=self.timeout_s, hide_parameters=True,
+                                  pool_pre_ping=False)
+        from sqlalchemy import event
+
+        @event.listens_for(engine, "connect")
+        def _remember(dbapi_conn: Any, _record: Any) -> None:
+            self._connections[id(dbapi_conn)] = dbapi_conn
+
+        @event.listens_for(engine, "close")
+        def _forget(dbapi_conn: Any, _record: Any) -> None:
+            self._connections.pop(id(dbapi_conn), None)
+
+        @event.listens_for(engine, "close_detached")
+        def _forget_detached(dbapi_conn: Any) -> None:
+            self._connections.pop(id(dbapi_conn), None)
+
+        return engine
+
     def close(self) -> None:
+        self._watchdog.stop()
         self.engine.dispose()
+
+    def schema_changed(self) -> None:
+        """The schema must be checked again before the next write (a table went away,
+        the database was recreated, a permission was revoked)."""
+        self._schema_ready = False
 
     def ensure_schema(self) -> None:
         if self._schema_ready:
@@ -75,6 +121,12 @@ class DatabaseSink:
         if state.kind is SchemaKind.EMPTY or (state.kind is SchemaKind.STUDIO and is_older_revision(state.revision)):
             # Our own database at an older revision (say, before the rollups): bring it up.
             upgrade_database(self.engine)
+        elif state.kind is SchemaKind.PARTIAL and state.revision is not None:
+            # Ours, with tables dropped under us: create the missing ones again.
+            with self.engine.begin() as conn:
+                Base.metadata.create_all(conn, checkfirst=True)
+            log.warning("studio-analytics: recreated missing tables (%s) in %s",
+                        ", ".join(state.missing_tables), self._shown())
         elif not state.readable:
             raise SchemaMissingError(
                 f"The database is not a metrics database ({state.kind.value})",
@@ -82,19 +134,77 @@ class DatabaseSink:
             )
         with self.engine.connect() as conn:
             self.rollups = rollups_available(conn)
+        self._file_id = self._current_file_id()
         self._schema_ready = True
 
+    def _shown(self) -> str:
+        from studio_analytics.db.engine import safe_url
+
+        return safe_url(self.db_url)
+
+    # -- a SQLite file deleted or replaced under us ---------------------------------
+    def _current_file_id(self) -> tuple[int, int] | None:
+        if self._path is None:
+            return None
+        try:
+            st = os.stat(self._path)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def file_replaced(self) -> bool:
+        """True when the path no longer names the file this sink has open (deleted,
+        renamed, replaced): rows written now would go into a file nobody can open."""
+        if self._path is None or self._file_id is None:
+            return False
+        return self._current_file_id() != self._file_id
+
+    def reopen(self) -> None:
+        """Close every connection and start again at the path (creating the file)."""
+        self.engine.dispose()
+        self._connections.clear()
+        self.engine = self._new_engine()
+        self._file_id = None
+        self._schema_ready = False
+
+    # -- writing --------------------------------------------------------------------
     def write(self, batch: dict[str, list[Any]], *, replay: bool = False) -> int:
         """Write one batch of wire rows (:mod:`studio_analytics.db.rows`; mappings of
         column values are accepted too). ``replay``: it may have been written before (a
         spooled batch whose first commit's outcome was unknown), so ids already present
         are skipped before anything is counted in the rollups."""
-        self.ensure_schema()
-        rows = as_wire_batch(batch)
-        try:
-            return self._write(rows, skip_present=replay)
-        except _RowsAlreadyPresent:
-            return self._write(rows, skip_present=True)
+        with self._watchdog.armed(self.timeout_s):
+            if self.file_replaced():
+                raise FileReplacedError(f"the SQLite file {self._path} was deleted or replaced")
+            self.ensure_schema()
+            rows = as_wire_batch(batch)
+            try:
+                n = self._write(rows, skip_present=replay)
+            except _RowsAlreadyPresent:
+                n = self._write(rows, skip_present=True)
+            if self.file_replaced():
+                # Committed into a file that was unlinked meanwhile: those rows are gone
+                # with it, so the batch must be written again.
+                raise FileReplacedError(f"the SQLite file {self._path} was deleted or replaced during a write")
+        return n
+
+    def _abort(self) -> None:
+        """Watchdog: unblock the writer stuck in a database call."""
+        for dbapi_conn in list(self._connections.values()):
+            with contextlib.suppress(Exception):
+                interrupt = getattr(dbapi_conn, "interrupt", None)
+                if interrupt is not None:  # sqlite3
+                    interrupt()
+                    continue
+                # psycopg: shutting the socket down makes the blocked wait return an
+                # error at once, whatever the peer does (or does not) answer.
+                fd = dbapi_conn.pgconn.socket
+                sock = socket.socket(fileno=os.dup(fd))
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                finally:
+                    sock.close()
+
 
     def _write(self, batch: Batch, *, skip_present: bool) -> int:
         executions = batch.get("execution", [])
@@ -120,6 +230,66 @@ class DatabaseSink:
             for workflow_id in sorted(touched_workflows):
                 _recompute_workflow(conn, workflow_id, rollups=self.rollups)
         return len(executions) + len(tools) + len(workflows) + len(sessions)
+
+
+class FileReplacedError(Exception):
+    """The SQLite file at the configured path is not the one the sink had open."""
+
+
+class _Watchdog:
+    """One thread per sink that calls ``on_expiry`` when an armed deadline passes."""
+
+    def __init__(self, on_expiry: Any) -> None:
+        self._on_expiry = on_expiry
+        self._cond = threading.Condition()
+        self._deadline: float | None = None
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+        self.fired = False
+
+    @contextlib.contextmanager
+    def armed(self, seconds: float) -> Any:
+        import time
+
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="studio-analytics-watchdog", daemon=True)
+                self._thread.start()
+            self.fired = False
+            self._deadline = time.monotonic() + seconds
+            self._cond.notify_all()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._deadline = None
+                self._cond.notify_all()
+            if self.fired:
+                raise DatabaseTimeoutError(
+                    f"The database did not finish a write within {seconds:.1f} s",
+                    hint="a hung server or network; the connection was cut and the rows kept in the spool")
+
+    def _run(self) -> None:
+        import time
+
+        with self._cond:
+            while not self._stopped:
+                if self._deadline is None:
+                    self._cond.wait()
+                    continue
+                left = self._deadline - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                self._deadline = None
+                self.fired = True
+                with contextlib.suppress(Exception):  # best effort; the write errors anyway
+                    self._on_expiry()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
 
 
 def _marks(conn: Connection, n: int) -> str:
@@ -325,4 +495,4 @@ def _uuid_or_none(value: Any) -> uuid.UUID | None:
         return None
 
 
-__all__ = ["DatabaseSink", "insert_ignoring"]
+__all__ = ["DatabaseSink", "FileReplacedError", "insert_ignoring"]

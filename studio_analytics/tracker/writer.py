@@ -2,55 +2,81 @@
 
 It wakes when a batch is full or every ``flush_interval_s``, turns queued span records
 into rows (ids, timestamps, bounded/redacted text — work kept off the agent's thread),
-and writes each batch in one transaction. When the database is away (unreachable,
-locked, failing) the batch goes to the local spool and the writer backs off; once a
-write succeeds again the spool is replayed, oldest batch first.
+and writes each batch in one transaction, bounded in time (``write_timeout_s``). When
+the database is away (unreachable, hung, locked, recreated, missing tables, read-only,
+full) the batch goes to the local spool and the writer backs off; the spool is replayed
+a slice at a time between live batches, oldest first, so live rows keep flowing while
+a backlog drains.
+
+What happens to a row, always one of: written; kept in the spool (replayed later, by
+this process or the next); set aside as a dead letter (the database rejected it alone,
+on a healthy schema — kept in the spool's ``dead_letters`` table); or counted in
+``stats().dropped`` (the queue was full, the spool could not take it, or the exit
+deadline passed). SQLAlchemy is imported in this thread, never on the agent's.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
-from studio_analytics.db.engine import translate_error
-from studio_analytics.db.errors import DatabaseError, SchemaMissingError
-from studio_analytics.db.rows import Batch
-from studio_analytics.tracker import runtime
+from studio_analytics.db.errors import DatabaseError
+from studio_analytics.db.rows import Batch, Row
 from studio_analytics.tracker.records import prepare_batch
 from studio_analytics.tracker.settings import TrackerConfig
-from studio_analytics.tracker.sink import DatabaseSink
 from studio_analytics.tracker.spool import Spool
 
 log = logging.getLogger("studio_analytics.tracker")
 _MAX_BACKOFF_S = 30.0
+#: The longest one slice of spool replay runs before live rows get their turn.
+_REPLAY_SLICE_S = 0.25
+#: Share of the exit timeout spent waiting for the writer; the rest saves what is left.
+_EXIT_FLUSH_SHARE = 0.6
+
+ReportError = Callable[..., None]
+
+
+def _log_error(what: str, *, exc_info: bool = True) -> None:
+    log.warning("studio-analytics tracker: error while %s", what, exc_info=exc_info)
 
 
 class BatchWriter:
-    def __init__(self, cfg: TrackerConfig) -> None:
+    def __init__(self, cfg: TrackerConfig, report_error: ReportError = _log_error) -> None:
         self.cfg = cfg
+        self._report = report_error
         self._max_queue = cfg.max_queue
         self._batch_size = cfg.batch_size
         self._taken = 0
+        self._refused = 0  # rows dropped at the door (queue full, closed): never enqueued
         self.pid = os.getpid()
         self._queue: deque[tuple[str, Any]] = deque()
         self._wake = threading.Event()
         self._state = threading.Condition()
         self._inflight = 0
+        self._inflight_items: list[tuple[str, Any]] = []
+        self._inflight_claimed = False  # shutdown() saved the in-flight batch itself
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._closed = False
-        self._sink: DatabaseSink | None = None
+        self._sink: Any = None  # DatabaseSink, imported in the writer thread
         self._spool = Spool(cfg.db_url, cfg.spool_path)
         self._down_until = 0.0
         self._backoff = 0.5
         self._replay_wanted = True  # a previous process may have left batches behind
+        self._spool_has_rows = True  # until a replay finds the spool empty for us
+        self._replay_cursor = 0
+        self._undeleted: set[int] = set()  # replayed batches whose delete must be retried
+        self._own_spooled: dict[int, int] = {}  # spool id -> rows, of batches this writer spooled
+        self._said_replaced = False
         self.counters: dict[str, int] = dict.fromkeys(
-            ("written", "spooled", "replayed", "dropped", "rejected", "errors"), 0
+            ("written", "spooled", "replayed", "dropped", "rejected", "errors", "dead_lettered"), 0
         )
         self.latencies_ms: deque[float] = deque(maxlen=512)
         self.last_error: str | None = None
@@ -62,6 +88,7 @@ class BatchWriter:
         queue = self._queue
         if len(queue) >= self._max_queue or self._closed:
             self.counters["dropped"] += 1
+            self._refused += 1
             return
         queue.append((kind, row))
         if self._thread is None:
@@ -97,16 +124,17 @@ class BatchWriter:
         if os.getpid() == self.pid:
             self.shutdown(self.cfg.exit_timeout_s)
 
-    def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until everything queued so far is written or spooled; also retry the spool."""
+    def flush(self, timeout: float = 5.0, *, replay: bool = True) -> bool:
+        """Wait until everything queued so far is written or spooled; with ``replay``,
+        also until the spool has been retried (and emptied, if the database is back)."""
         if self._thread is None:
             self._start()
         deadline = time.monotonic() + timeout
         self._down_until = 0.0
-        self._replay_wanted = True
+        self._replay_wanted = replay or self._replay_wanted
         with self._state:
             self._wake.set()
-            while self._queue or self._inflight or self._replay_wanted:
+            while self._queue or self._inflight or (replay and self._replay_wanted):
                 left = deadline - time.monotonic()
                 if left <= 0 or self._thread is None or not self._thread.is_alive():
                     return not self._queue and not self._inflight
@@ -115,154 +143,339 @@ class BatchWriter:
         return True
 
     def shutdown(self, timeout: float = 2.0) -> None:
-        """Flush for at most ``timeout`` seconds, spool what is left, stop the thread."""
+        """Flush for part of ``timeout``, save what is left in the spool in the rest,
+        count anything that could not be saved by then as lost, and say so once."""
         if self._closed:
             return
-        flushed = self.flush(timeout) if self._thread is not None else not self._queue
+        deadline = time.monotonic() + max(0.0, timeout)
+        if self._thread is not None:
+            self.flush(timeout * _EXIT_FLUSH_SHARE, replay=False)
         self._closed = True
         self._stopping = True
         self._wake.set()
         if self._thread is not None:
-            self._thread.join(max(0.1, timeout / 4))
-        leftover = self._take(len(self._queue))
+            self._thread.join(min(0.05, max(0.0, deadline - time.monotonic())))
+        with self._state:
+            # The batch the writer took and has not finished with would die with the
+            # thread at interpreter exit: save it here (a replay skips ids the
+            # database already has, should the thread's write still commit).
+            leftover = []
+            if self._inflight and not self._inflight_claimed:
+                self._inflight_claimed = True
+                leftover = list(self._inflight_items)
+        leftover += self._take(len(self._queue), inflight=False)
         if leftover:
+            self._save_at_exit(leftover, deadline)
+        self._say_at_exit(deadline)
+
+    def _save_at_exit(self, items: list[tuple[str, Any]], deadline: float) -> None:
+        size = max(1, self._batch_size)
+        for start in range(0, len(items), size):
+            chunk = items[start:start + size]
+            if time.monotonic() >= deadline:
+                self.counters["dropped"] += len(items) - start
+                return
+            batch = self._prepare(chunk)
+            with contextlib.suppress(Exception):  # put() below says what is wrong
+                self._spool.set_busy_timeout(int((deadline - time.monotonic()) * 1000))
+            self._to_spool(batch)
+
+    def _say_at_exit(self, deadline: float) -> None:
+        kept = 0
+        if self._own_spooled:
             try:
-                n = self._spool.put(self._prepare(leftover))
-                self.counters["spooled"] += n
-                log.warning("studio-analytics: %d rows not written at exit were kept in the spool %s",
-                            n, self._spool.path)
-            except Exception:  # noqa: BLE001
-                self.counters["dropped"] += len(leftover)
-                log.error("studio-analytics: %d rows could not be saved at exit", len(leftover))
-        elif not flushed:
-            log.warning("studio-analytics: exit flush timed out after %.1fs", timeout)
-        if self._sink is not None:
-            self._sink.close()
+                self._spool.set_busy_timeout(int((deadline - time.monotonic()) * 1000))
+                kept = sum(self._spool.present(sorted(self._own_spooled)).values())
+            except Exception:  # noqa: BLE001 - cannot look: what this writer put there is still there
+                kept = sum(self._own_spooled.values())
+        lost = self.counters["dropped"]
+        dead = self.counters["dead_lettered"]
+        if not (kept or lost or dead):
+            return
+        # What this process produced and is neither in the spool, nor lost, nor set
+        # aside, is in the database (written live, or replayed by someone).
+        written = max(0, self.enqueued_count() + self._refused - kept - lost - dead)
+        extra = f", {dead:,} set aside as dead letters" if dead else ""
+        log.warning("studio-analytics: at exit %s rows were written, %s kept in the spool %s, %s lost%s",
+                    f"{written:,}", f"{kept:,}", self._spool.path, f"{lost:,}", extra)
+
+    def _error(self, what: str, *, exc_info: bool = True) -> None:
+        self.counters["errors"] += 1
+        self._report(what, exc_info=exc_info)
 
     # -- writer thread --------------------------------------------------------------
     def _run(self) -> None:
+        with contextlib.suppress(Exception):  # the first write will say what is wrong
+            prestart = getattr(self._sink_ready(), "prestart", None)
+            if prestart is not None:
+                prestart()
+        try:
+            self._loop()
+        finally:
+            if self._sink is not None:
+                self._sink.close()
+
+    def _loop(self) -> None:
+        more = False
         while True:
-            self._wake.wait(self.cfg.flush_interval_s)
+            if not more:
+                self._wake.wait(self.cfg.flush_interval_s)
             self._wake.clear()
+            more = False
             try:
                 self._drain()
-                if self._replay_wanted or (self._spool_pending_hint() and time.monotonic() >= self._down_until):
-                    self._replay()
+                if self._replay_due():
+                    more = self._replay_slice()
             except Exception:  # noqa: BLE001 - the thread must survive anything
-                runtime.internal_error("writing metrics")
+                self._error("writing metrics")
             finally:
                 with self._state:
                     self._state.notify_all()
             if self._stopping and not self._queue:
                 return
 
-    def _take(self, n: int) -> list[tuple[str, Any]]:
+    def _replay_due(self) -> bool:
+        return (self._replay_wanted or self._spool_has_rows) and time.monotonic() >= self._down_until
+
+    def _take(self, n: int, *, inflight: bool = True) -> list[tuple[str, Any]]:
         with self._state:
             items = []
             queue = self._queue
             for _ in range(min(n, len(queue))):
                 items.append(queue.popleft())
-            self._inflight = len(items)
+            if inflight:
+                self._inflight = len(items)
+                self._inflight_items = items
+                self._inflight_claimed = False
             self._taken += len(items)
             return items
 
     def _drain(self) -> None:
-        while self._queue:
-            items = self._take(self.cfg.batch_size)
+        while self._queue and not self._closed:
+            items = self._take(self._batch_size)
             try:
-                self._write(self._prepare(items), len(items))
+                batch = self._prepare(items)
+                with self._state:
+                    if self._inflight_claimed:
+                        return  # shutdown() saved these rows already
+                self._write(batch, len(items))
             finally:
                 with self._state:
                     self._inflight = 0
+                    self._inflight_items = []
                     self._state.notify_all()
 
-    def _sink_ready(self) -> DatabaseSink:
+    def _sink_ready(self) -> Any:
         if self._sink is None:
-            self._sink = DatabaseSink(self.cfg.db_url)
+            if self.cfg.db_url.startswith("sqlite"):
+                # A fault in a SQLite file's shared memory is a SIGBUS: in a child
+                # process it costs a retry, in this one it would kill the agent.
+                from studio_analytics.tracker.sink_process import ProcessSink as Sink
+            else:
+                from studio_analytics.tracker.sink import DatabaseSink as Sink
+            self._sink = Sink(self.cfg.db_url, timeout_s=self.cfg.write_timeout_s)
         return self._sink
 
     def _write(self, batch: Batch, n: int) -> None:
         if time.monotonic() < self._down_until:
             self._to_spool(batch)
             return
+        if self._spool_has_rows and "session" in batch:
+            # Session enter/exit events apply in the order they happened: while older
+            # batches wait in the spool, these queue up behind them. Every other row
+            # is order-free (aggregates are recomputed from the rows themselves).
+            self._to_spool({"session": batch.pop("session")})
+            if not batch:
+                return
         started = time.perf_counter()
         try:
             self._sink_ready().write(batch)
         except Exception as e:  # noqa: BLE001
-            self._on_failure(e, batch)
+            if not self._retry_replaced_file(e, batch):
+                self._on_failure(e, batch)
             return
+        self._written(batch, started)
+
+    def _written(self, batch: Batch, started: float) -> None:
         self.latencies_ms.append((time.perf_counter() - started) * 1000)
-        self.counters["written"] += n
+        self.counters["written"] += _count(batch)
         self._backoff = 0.5
-        self._replay_wanted = self._replay_wanted or self._spool_pending_hint()
+
+    def _retry_replaced_file(self, error: Exception, batch: Batch) -> bool:
+        """A SQLite file deleted or replaced under the writer: say so once, open the
+        file at the path again (creating it) and write there."""
+        from studio_analytics.tracker.sink import FileReplacedError
+
+        sink = self._sink
+        if not isinstance(error, FileReplacedError) and not (sink is not None and sink.file_replaced()):
+            return False
+        if not self._said_replaced:
+            self._said_replaced = True
+            log.warning("studio-analytics: the database file %s was deleted or replaced; writing to a new file "
+                        "at that path", sink.db_url if sink is not None else self.cfg.db_url)
+        self.counters["errors"] += 1
+        sink.reopen()
+        started = time.perf_counter()
+        try:
+            sink.write(batch, replay=True)
+        except Exception as e:  # noqa: BLE001
+            self._on_failure(e, batch)
+            return True
+        self._written(batch, started)
+        return True
 
     def _on_failure(self, error: Exception, batch: Batch) -> None:
-        err = translate_error(error, self.cfg.db_url)
-        self.last_error = str(err)
-        self.counters["errors"] += 1
-        if type(err) is DatabaseError and not isinstance(err, SchemaMissingError) and _is_data_error(error):
-            self._write_row_by_row(batch)
+        from studio_analytics.db.failures import is_row_error
+
+        if is_row_error(error):
+            self._isolate(batch, counter="written")
             return
+        self._database_away(error)
         self._to_spool(batch)
+
+    def _database_away(self, error: Exception) -> None:
+        """Not the rows' fault: check the schema again before the next try, back off."""
+        if isinstance(error, DatabaseError):
+            err = error
+        else:  # raised by an in-process sink, which has loaded SQLAlchemy already
+            from studio_analytics.db.engine import translate_error
+
+            err = translate_error(error, self.cfg.db_url)
+        self.last_error = str(err)
+        if self._sink is not None:
+            self._sink.schema_changed()
         self._down_until = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2, _MAX_BACKOFF_S)
-        runtime.internal_error(f"writing to the database ({err.message}); batch kept in the spool")
+        self._spool_has_rows = True
+        self._error(f"writing to the database ({err.message}); rows kept in the spool", exc_info=False)
 
-    def _write_row_by_row(self, batch: Batch) -> None:
-        # One bad row (say, a value the server rejects) must not hold back the others.
-        for kind, rows in batch.items():
-            for row in rows:
-                try:
-                    self._sink_ready().write({kind: [row]})
-                    self.counters["written"] += 1
-                except Exception as e:  # noqa: BLE001
-                    if _is_data_error(e):
-                        self.counters["rejected"] += 1
-                        runtime.internal_error(f"the database rejected a {kind} row")
-                    else:
-                        self._to_spool({kind: [row]})
+    def _isolate(self, batch: Batch, *, counter: str, spooled: bool = False) -> bool:
+        """One bad row must not hold back the others: halve the failing batch until
+        each bad row fails alone; that row is set aside as a dead letter. On a failure
+        that is not a row's, the rest is kept (spooled, unless it came from there:
+        ``spooled``). Returns whether every row was dealt with."""
+        from studio_analytics.db.failures import first_line, is_row_error
+
+        parts = [[(kind, row) for kind, rows in batch.items() for row in rows]]
+        while parts:
+            part = parts.pop()
+            sub = _group(part)
+            try:
+                self._sink_ready().write(sub, replay=True)
+            except Exception as e:  # noqa: BLE001
+                if not is_row_error(e):
+                    self._database_away(e)
+                    if not spooled:
+                        for rest in [part, *parts]:
+                            self._to_spool(_group(rest))
+                    return False
+                if len(part) > 1:
+                    mid = len(part) // 2
+                    parts += [part[mid:], part[:mid]]  # first half next: rows keep their order
+                    continue
+                self._dead_letter(part[0][0], part[0][1], first_line(e))
+                continue
+            self.counters[counter] += len(part)
+        return True
+
+    def _dead_letter(self, kind: str, row: Row, error: str) -> None:
+        self.counters["rejected"] += 1
+        try:
+            self._spool.put_dead_letter(kind, row, error)
+            self.counters["dead_lettered"] += 1
+        except Exception:  # noqa: BLE001
+            self.counters["dropped"] += 1
+        self._error(f"the database rejected one {kind} row ({error}); it is kept as a dead letter",
+                    exc_info=False)
 
     def _to_spool(self, batch: Batch) -> None:
+        n = _count(batch)
+        if not n or (self._inflight_claimed and threading.current_thread() is self._thread):
+            return  # nothing, or the in-flight batch shutdown() has saved already
         try:
-            self.counters["spooled"] += self._spool.put(batch)
+            stored, spool_id = self._spool.put(batch)
         except Exception:  # noqa: BLE001
-            n = sum(len(r) for r in batch.values())
             self.counters["dropped"] += n
-            runtime.internal_error(f"spooling {n} rows")
+            self._error(f"spooling {n} rows (they are lost)")
+            return
+        self.counters["spooled"] += stored
+        self._spool_has_rows = True
+        if spool_id and len(self._own_spooled) < 1_000_000:
+            self._own_spooled[spool_id] = stored
 
-    def _spool_pending_hint(self) -> bool:
-        return self.counters["spooled"] > 0 or self._replay_wanted
+    def _replay_slice(self) -> bool:
+        """Replay spooled batches for at most ``_REPLAY_SLICE_S``; True if more wait."""
+        from studio_analytics.db.failures import is_row_error
 
-    def _replay(self) -> None:
+        slice_end = time.monotonic() + _REPLAY_SLICE_S
+        self._retry_deletes()
         try:
-            pending = self._spool.oldest(limit=50)
-            while pending:
-                for row_id, batch in pending:
-                    self._sink_ready().write(batch, replay=True)
-                    self._spool.delete(row_id)
-                    self.counters["replayed"] += sum(len(r) for r in batch.values())
-                pending = self._spool.oldest(limit=50)
+            pending = self._spool.oldest(limit=10, after=self._replay_cursor, skip=frozenset(self._undeleted))
+        except Exception:  # noqa: BLE001 - the spool itself is unreadable now
+            self._error("reading the spool")
             self._replay_wanted = False
-            self.counters["spooled"] = 0 if self._spool.pending_rows() == 0 else self.counters["spooled"]
-            self._backoff = 0.5
-        except Exception as e:  # noqa: BLE001
-            err = translate_error(e, self.cfg.db_url)
-            self.last_error = str(err)
             self._down_until = time.monotonic() + self._backoff
-            self._backoff = min(self._backoff * 2, _MAX_BACKOFF_S)
+            return False
+        if not pending:
+            if self._replay_cursor:
+                self._replay_cursor = 0  # once more from the start: batches spooled meanwhile
+                return True
             self._replay_wanted = False
-            runtime.internal_error(f"replaying the spool ({err.message})")
+            self._spool_has_rows = False
+            return False
+        for spool_id, batch in pending:
+            if self._queue and time.monotonic() >= slice_end:
+                return True
+            try:
+                self._sink_ready().write(batch, replay=True)
+                self.counters["replayed"] += _count(batch)
+            except Exception as e:  # noqa: BLE001
+                if not is_row_error(e):
+                    self._database_away(e)
+                    self._replay_wanted = False
+                    return False
+                if not self._isolate(batch, counter="replayed", spooled=True):
+                    self._replay_wanted = False
+                    return False
+            self._forget(spool_id)
+            self._backoff = 0.5
+        return True
+
+    def _forget(self, spool_id: int) -> None:
+        self._replay_cursor = max(self._replay_cursor, spool_id)
+        self._own_spooled.pop(spool_id, None)
+        try:
+            self._spool.delete(spool_id)
+        except Exception:  # noqa: BLE001 - a full disk, a locked spool: retried next slice
+            if len(self._undeleted) < 100_000:
+                self._undeleted.add(spool_id)
+
+    def _retry_deletes(self) -> None:
+        for spool_id in sorted(self._undeleted):
+            try:
+                self._spool.delete(spool_id)
+            except Exception:  # noqa: BLE001
+                return
+            self._undeleted.discard(spool_id)
+
+    def spool_pending(self) -> int:
+        return self._spool.pending_rows(skip=frozenset(self._undeleted))
 
     # -- records -> rows ------------------------------------------------------------
     def _prepare(self, items: list[tuple[str, Any]]) -> Batch:
         batch, failed = prepare_batch(items, self.cfg)
         if failed:
-            self.counters["rejected"] += failed
-            runtime.internal_error(f"preparing {failed} rows")
+            self.counters["dropped"] += failed
+            self._error(f"preparing {failed} rows (they are lost)")
         return batch
 
 
-def _is_data_error(error: BaseException) -> bool:
-    from sqlalchemy import exc
+def _count(batch: Batch) -> int:
+    return sum(len(rows) for rows in batch.values())
 
-    return isinstance(error, exc.IntegrityError | exc.DataError | exc.ProgrammingError)
+
+def _group(items: list[tuple[str, Row]]) -> Batch:
+    batch: Batch = {}
+    for kind, row in items:
+        batch.setdefault(kind, []).append(row)
+    return batch
