@@ -12,6 +12,8 @@ from pathlib import Path
 
 import platformdirs
 
+from studio_analytics.private_files import ensure_private_dir
+
 APP_NAME = "studio-analytics"
 ENV_DB = "STUDIO_ANALYTICS_DB"
 ENV_HOME = "STUDIO_ANALYTICS_HOME"
@@ -21,18 +23,16 @@ SPOOL_FILENAME = "spool.sqlite3"
 
 
 def data_dir() -> Path:
-    """Folder for the default database and the tracker spool (created on demand)."""
+    """Folder for the default database and the tracker spool (created on demand, 0700)."""
     home = os.environ.get(ENV_HOME)
     path = Path(home).expanduser() / "data" if home else Path(platformdirs.user_data_dir(APP_NAME))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return ensure_private_dir(path)
 
 
 def log_dir() -> Path:
     home = os.environ.get(ENV_HOME)
     path = Path(home).expanduser() / "logs" if home else Path(platformdirs.user_log_dir(APP_NAME))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return ensure_private_dir(path)
 
 
 def default_db_path() -> Path:
