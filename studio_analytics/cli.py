@@ -1,12 +1,21 @@
 """Command-line parser. Each subcommand lives in ``studio_analytics.commands.<name>``
-and contributes ``register(subparsers)``; its handler returns the exit code."""
+and contributes ``register(subparsers)``; its handler returns the exit code.
+
+Errors are one line on stderr, never a traceback (see
+:mod:`studio_analytics.commands.failures`): exit code 2 for a bad value on the command
+line, 1 for a database or file that cannot be used and for unexpected errors, whose
+traceback ``--debug`` shows.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
-from collections.abc import Sequence
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from studio_analytics import __version__
 
@@ -25,12 +34,16 @@ EXIT_USAGE = 2
 
 
 def add_db_argument(parser: argparse.ArgumentParser) -> None:
+    """``--db``, and ``--debug``, which every command with a database accepts too."""
     parser.add_argument(
         "--db",
         metavar="URL",
         help="database URL or SQLite file path (default: $STUDIO_ANALYTICS_DB, "
         "then the SQLite file in the user data folder)",
     )
+    # SUPPRESS: a subcommand's unset default must not undo a --debug given before it.
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the traceback of an unexpected error, and the tracker's")
 
 
 def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,6 +75,20 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
         from studio_analytics.gui.app import run_gui  # Qt only when the window is wanted
 
         return run_gui(args)
+    debug = bool(getattr(args, "debug", False))
+    with _log_to_stderr(debug):
+        return _run_command(args, debug)
+
+
+def _run_command(args: argparse.Namespace, debug: bool) -> int:
+    """The command's exit code; every failure becomes one line on stderr."""
+    from studio_analytics.commands.failures import (
+        UsageError,
+        database_error_line,
+        file_error_line,
+    )
+    from studio_analytics.db.errors import DatabaseError
+
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
@@ -69,3 +96,49 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         sys.stderr.close()  # `report ... | head` is normal use
         return EXIT_OK
+    except UsageError as e:
+        _fail(f"error: {e}", debug)
+        return EXIT_USAGE
+    except DatabaseError as e:
+        _fail(database_error_line(e), debug)
+        return EXIT_ERROR
+    except OSError as e:
+        _fail(file_error_line(e), debug)
+        return EXIT_ERROR
+    except Exception as e:  # noqa: BLE001 - a bug: one line, the traceback on request
+        hint = "" if debug else " (run with --debug for the traceback)"
+        _fail(f"error: unexpected {type(e).__name__}: {e}{hint}", debug)
+        return EXIT_ERROR
+
+
+def _fail(line: str, debug: bool) -> None:
+    if debug:
+        traceback.print_exc()
+    print(line, file=sys.stderr)
+
+
+class _OneLineFormatter(logging.Formatter):
+    """Warnings (the tracker's, while `demo` writes) as their message alone: their
+    tracebacks are for --debug."""
+
+    def __init__(self, debug: bool) -> None:
+        super().__init__("%(message)s")
+        self.debug = debug
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record) if self.debug else record.getMessage()
+
+
+@contextmanager
+def _log_to_stderr(debug: bool) -> Iterator[None]:
+    """The package's warnings go to stderr, one line each, for the command's duration
+    (removed after, so repeated run_cli calls in one process do not stack handlers)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(_OneLineFormatter(debug))
+    logger = logging.getLogger("studio_analytics")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)

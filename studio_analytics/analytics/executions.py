@@ -28,6 +28,8 @@ from studio_analytics.db.models import ToolUsageMetrics as TUM
 from studio_analytics.db.types import uuid_from_int
 
 SORTS = ("start_time", "duration_ms")
+#: The ESCAPE character of every LIKE built from user text (same on SQLite and PostgreSQL).
+LIKE_ESCAPE = "\\"
 _PLACEHOLDER = re.compile(r"<(?:n|id|hex|url)>|'<v>'|\"<v>\"")
 
 
@@ -48,12 +50,19 @@ def execution_where(f: ExecutionFilter) -> list[ColumnElement[bool]]:
         where.append(AEM.user_id == bindparam("f_user"))
     if f.text:
         pattern = bindparam("f_text")
-        where.append(or_(AEM.query.ilike(pattern), AEM.error_message.ilike(pattern), AEM.agent_name.ilike(pattern)))
+        where.append(or_(*(column.ilike(pattern, escape=LIKE_ESCAPE)
+                           for column in (AEM.query, AEM.error_message, AEM.agent_name))))
     if f.tool_name:
         where.append(exists().where(TUM.execution_id == AEM.execution_id, TUM.tool_name == bindparam("f_tool")))
     if f.error_signature:
-        where.append(AEM.error_message.like(bindparam("f_signature"), escape="\\"))
+        where.append(AEM.error_message.like(bindparam("f_signature"), escape=LIKE_ESCAPE))
     return where
+
+
+def escape_like(text: str) -> str:
+    """``text`` matched literally inside a LIKE pattern using :data:`LIKE_ESCAPE`:
+    a typed ``%``, ``_`` or backslash is not a wildcard."""
+    return text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%").replace("_", LIKE_ESCAPE + "_")
 
 
 def execution_params(tr: TimeRange, f: ExecutionFilter) -> dict[str, Any]:
@@ -61,11 +70,10 @@ def execution_params(tr: TimeRange, f: ExecutionFilter) -> dict[str, Any]:
                               "f_session": f.session_id, "f_correlation": f.correlation_id, "f_user": f.user_id,
                               "f_tool": f.tool_name}
     if f.text:
-        params["f_text"] = f"%{f.text}%"
+        params["f_text"] = f"%{escape_like(f.text)}%"
     if f.error_signature:
         # The signature's fixed parts as a LIKE pattern; the page is checked exactly below.
-        like = _PLACEHOLDER.sub("%", f.error_signature.replace("%", "\\%").replace("_", "\\_"))
-        params["f_signature"] = like + "%"
+        params["f_signature"] = _PLACEHOLDER.sub("%", escape_like(f.error_signature)) + "%"
     return params
 
 

@@ -8,7 +8,8 @@ import json
 import sys
 from typing import Any
 
-from studio_analytics.config import resolve_db_url
+from studio_analytics.commands.failures import DRIVER_ERRORS, database_error_line, database_errors
+from studio_analytics.commands.options import db_url_from_args
 from studio_analytics.db.engine import create_db_engine, safe_url, translate_error
 from studio_analytics.db.errors import DatabaseError
 from studio_analytics.db.migrate import database_size_bytes, schema_state, upgrade_database
@@ -27,6 +28,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     check = db_sub.add_parser("check", help="report the schema state")
     add_db_argument(check)
     check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument("--spool", metavar="PATH", help="the tracker spool to look into (default: the one in the "
+                       "data folder); rows wait there for this database, and rejected rows are kept as dead letters")
     check.set_defaults(func=cmd_check)
     rebuild = db_sub.add_parser("rebuild-rollups",
                                 help="recompute the hourly rollups from the raw rows (after a bulk import)")
@@ -35,18 +38,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _url(args: argparse.Namespace) -> str:
-    return resolve_db_url(getattr(args, "db", None))
+    return db_url_from_args(args)
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
     url = _url(args)
-    try:
+    with database_errors(url):
         engine = create_db_engine(url)
-        result = upgrade_database(engine, add_indexes=args.add_indexes)
-    except Exception as e:  # noqa: BLE001 - every failure becomes one clear line
-        err = translate_error(e, url)
-        print(f"error: {err.message}\n  database: {safe_url(url)}" + (f"\n  hint: {err.hint}" if err.hint else ""), file=sys.stderr)
-        return 1
+        try:
+            result = upgrade_database(engine, add_indexes=args.add_indexes)
+        finally:
+            engine.dispose()
     before, after = result.before, result.after
     print(f"database: {safe_url(url)}")
     if result.created_indexes:
@@ -66,12 +68,12 @@ def cmd_check(args: argparse.Namespace) -> int:
             state = schema_state(conn)
             size = database_size_bytes(conn)
             behind = rollup_drift(conn) if rollups_available(conn) else None
-    except Exception as e:  # noqa: BLE001
+    except DRIVER_ERRORS as e:  # a database problem is the check's answer; file errors and bugs go to run_cli
         err = translate_error(e, url)
         if args.format == "json":
             print(json.dumps({"ok": False, "error": err.message, "hint": err.hint, "url": safe_url(url)}))
         else:
-            print(f"error: {err.message}" + (f"\n  hint: {err.hint}" if err.hint else ""), file=sys.stderr)
+            print(database_error_line(err), file=sys.stderr)
         return 1
     report: dict[str, Any] = {
         "ok": state.readable,
@@ -85,29 +87,55 @@ def cmd_check(args: argparse.Namespace) -> int:
         "size_bytes": size,
         # rows not counted in the hourly rollups (None: no rollups, raw rows are read)
         "rollups_behind": behind,
+        **_spool_report(url, args.spool),
     }
     if args.format == "json":
         print(json.dumps(report, indent=2))
     else:
         for key, value in report.items():
-            print(f"{key:16} {value}")
+            if key != "dead_letter_rows":
+                print(f"{key:16} {value}")
+        for when, kind, error in report.get("dead_letter_rows", []):
+            print(f"  dead-letter {kind} row, {when}: {error}")
     return 0 if state.readable else 1
+
+
+def _spool_report(url: str, spool_path: str | None) -> dict[str, Any]:
+    """Rows the tracker keeps for this database: waiting to be written, and rejected
+    by the database one by one (dead letters, never destroyed)."""
+    from datetime import UTC, datetime
+
+    from studio_analytics.tracker.spool import Spool
+
+    spool = Spool(url, spool_path)
+    try:
+        dead = spool.dead_letters(limit=20)
+        return {
+            "spool": str(spool.path),
+            "spool_pending": spool.pending_rows(),
+            "dead_letters": spool.dead_letter_count(),
+            "dead_letter_rows": [(datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds"), k, e)
+                                 for t, k, e in dead],
+        }
+    except Exception as e:  # noqa: BLE001 - the spool is a side note of the check
+        return {"spool": str(spool.path), "spool_error": str(e)}
+    finally:
+        spool.close()
 
 
 def cmd_rebuild_rollups(args: argparse.Namespace) -> int:
     url = _url(args)
-    try:
+    with database_errors(url):
         engine = create_db_engine(url)
-        with engine.begin() as conn:
-            if not rollups_available(conn):
-                raise DatabaseError("This database has no rollup tables",
-                                    hint="run `studio-analytics db upgrade` first (Agent Studio databases are "
-                                         "read from raw rows and get no rollups)")
-            counts = rebuild_rollups(conn)
-    except Exception as e:  # noqa: BLE001
-        err = translate_error(e, url)
-        print(f"error: {err.message}" + (f"\n  hint: {err.hint}" if err.hint else ""), file=sys.stderr)
-        return 1
+        try:
+            with engine.begin() as conn:
+                if not rollups_available(conn):
+                    raise DatabaseError("This database has no rollup tables",
+                                        hint="run `studio-analytics db upgrade` first (Agent Studio databases are "
+                                             "read from raw rows and get no rollups)")
+                counts = rebuild_rollups(conn)
+        finally:
+            engine.dispose()
     print(f"database: {safe_url(url)}")
     for table, n in counts.items():
         print(f"{table:32} {n:>10,} rows")

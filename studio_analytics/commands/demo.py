@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
-from studio_analytics.config import resolve_db_url
-from studio_analytics.db.engine import create_db_engine, safe_url, translate_error
+from studio_analytics.commands.failures import database_errors
+from studio_analytics.commands.options import count, days, db_url_from_args, positive_number
+from studio_analytics.db.engine import create_db_engine, safe_url
 from studio_analytics.db.models import AgentExecutionMetrics
 from studio_analytics.db.schema_state import inspect_schema
+
+if TYPE_CHECKING:
+    from studio_analytics.demo.generator import DemoResult
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -18,13 +23,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser("demo", help="write realistic demo data through the tracker")
     add_db_argument(p)
-    p.add_argument("--executions", type=int, default=5_000, help="agent runs to write (default 5000)")
-    p.add_argument("--days", type=float, default=7.0, help="spread them over the last N days (default 7)")
+    p.add_argument("--executions", type=count, default=5_000, help="agent runs to write (default 5000)")
+    p.add_argument("--days", type=days, default=7.0, help="spread them over the last N days (default 7)")
     p.add_argument("--seed", type=int, default=None, help="make the data reproducible")
     p.add_argument("--if-empty", action="store_true", help="do nothing if the database already has executions")
     p.add_argument("--live", action="store_true", help="then keep writing a few runs per second until Ctrl-C")
-    p.add_argument("--rate", type=float, default=3.0, help="runs per second with --live (default 3)")
+    p.add_argument("--rate", type=rate, default=3.0, help="runs per second with --live (default 3, at most 1000)")
     p.set_defaults(func=cmd_demo)
+
+
+def rate(text: str) -> float:
+    return positive_number(text, maximum=1_000)
 
 
 def existing_executions(url: str) -> int:
@@ -42,20 +51,42 @@ def existing_executions(url: str) -> int:
         engine.dispose()
 
 
+def backfill_outcome(result: DemoResult) -> tuple[str, bool]:
+    """What the backfill achieved, in one line, and whether every row reached the
+    database: the tracker spools rows a broken database refuses, so "tracked" is not
+    "written"."""
+    what = (f"{result.executions:,} executions in {result.sessions:,} sessions "
+            f"({result.workflows:,} workflows) in {result.seconds:.1f} s")
+    s = result.tracker
+    if s is None:
+        return f"wrote {what}", True
+    waiting = (s.spool_pending if s.spool_pending >= 0 else s.spooled) + s.queued
+    if not (waiting or s.dropped or s.rejected):
+        return f"wrote {what}", True
+    problems = [f"{n:,} rows {verb}" for n, verb in (
+        (waiting, "are waiting in the spool"), (s.dropped, "were dropped"),
+        (s.rejected, "were rejected by the database")) if n]
+    cause = f" (database error: {s.last_error})" if s.last_error else ""
+    return (f"tracked {what}, but only {s.written + s.replayed:,} of {s.enqueued:,} rows reached the database; "
+            f"{'; '.join(problems)}{cause}"), False
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from studio_analytics.demo.generator import backfill, live
 
-    url = resolve_db_url(args.db)
-    try:
+    url = db_url_from_args(args)
+    with database_errors(url):
         if args.if_empty and (n := existing_executions(url)):
             print(f"{safe_url(url)} already has {n:,} executions; no demo data written")
             return 0
         if args.executions > 0:
             print(f"writing ~{args.executions:,} demo executions over {args.days:g} days to {safe_url(url)} …",
                   file=sys.stderr)
-            result = backfill(url, executions=args.executions, days=args.days, seed=args.seed)
-            print(f"wrote {result.executions:,} executions in {result.sessions:,} sessions "
-                  f"({result.workflows:,} workflows) in {result.seconds:.1f} s")
+            line, complete = backfill_outcome(backfill(url, executions=args.executions, days=args.days,
+                                                       seed=args.seed))
+            print(line, file=sys.stdout if complete else sys.stderr)
+            if not complete:
+                return 1  # no live mode on top of a database that does not take the rows
         if args.live:
             print("writing live executions; press Ctrl-C to stop", file=sys.stderr)
             try:
@@ -63,8 +94,4 @@ def cmd_demo(args: argparse.Namespace) -> int:
             except KeyboardInterrupt:
                 n = 0
             print(f"live mode stopped ({n:,} executions)" if n else "live mode stopped")
-    except Exception as e:  # noqa: BLE001
-        err = translate_error(e, url)
-        print(f"error: {err.message}" + (f"\n  hint: {err.hint}" if err.hint else ""), file=sys.stderr)
-        return 1
     return 0

@@ -20,9 +20,14 @@ import numpy as np
 
 from studio_analytics import analytics
 from studio_analytics.analytics.results import TimeRange
-from studio_analytics.commands.options import add_range_arguments, range_from_args
-from studio_analytics.config import resolve_db_url
-from studio_analytics.db.engine import create_db_engine, translate_error
+from studio_analytics.commands.failures import database_errors
+from studio_analytics.commands.options import (
+    add_range_arguments,
+    db_url_from_args,
+    positive_count,
+    range_from_args,
+)
+from studio_analytics.db.engine import create_db_engine
 from studio_analytics.db.schema_state import require_metrics_tables
 
 SCHEMA = "studio-analytics/report/v1"
@@ -37,7 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_db_argument(p)
     add_range_arguments(p)
     p.add_argument("--format", choices=("json", "table"), default="table")
-    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--limit", type=positive_count, default=100, help="rows per table (default 100)")
     p.set_defaults(func=cmd_report)
 
 
@@ -78,25 +83,19 @@ def run_report(conn: Any, name: str, tr: TimeRange, limit: int) -> Any:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    url = resolve_db_url(args.db)
-    try:
-        tr = range_from_args(args)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    try:
+    url = db_url_from_args(args)
+    tr = range_from_args(args)
+    with database_errors(url):
         engine = create_db_engine(url, read_only=True)
-        if args.name == "health":
-            data: Any = analytics.database_health(engine, url)
-        else:
-            with engine.connect() as conn:
-                require_metrics_tables(conn)
-                data = run_report(conn, args.name, tr, args.limit)
-        engine.dispose()
-    except Exception as e:  # noqa: BLE001 - one clear line, never a traceback
-        err = translate_error(e, url)
-        print(f"error: {err.message}" + (f"\n  hint: {err.hint}" if err.hint else ""), file=sys.stderr)
-        return 1
+        try:
+            if args.name == "health":
+                data: Any = analytics.database_health(engine, url)
+            else:
+                with engine.connect() as conn:
+                    require_metrics_tables(conn)
+                    data = run_report(conn, args.name, tr, args.limit)
+        finally:
+            engine.dispose()
     payload = {
         "schema": SCHEMA, "report": args.name,
         "range": {"start": tr.start.isoformat(), "end": tr.end.isoformat(), "bucket": tr.bucket.value, "label": tr.label},

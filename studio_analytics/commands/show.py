@@ -9,9 +9,10 @@ import uuid
 from typing import Any
 
 from studio_analytics.analytics import execution_detail, session_detail
+from studio_analytics.commands.failures import UsageError, database_errors
+from studio_analytics.commands.options import db_url_from_args
 from studio_analytics.commands.report import SCHEMA, to_jsonable
-from studio_analytics.config import resolve_db_url
-from studio_analytics.db.engine import create_db_engine, translate_error
+from studio_analytics.db.engine import create_db_engine
 from studio_analytics.db.schema_state import require_metrics_tables
 
 
@@ -27,25 +28,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    url = resolve_db_url(args.db)
+    url = db_url_from_args(args)
     if args.kind == "execution":
         try:
             key: Any = uuid.UUID(args.id)
         except ValueError:
-            print(f"error: {args.id!r} is not an execution id (a UUID)", file=sys.stderr)
-            return 2
+            raise UsageError(f"{args.id!r} is not an execution id (a UUID)") from None
     else:
         key = args.id
-    try:
+    with database_errors(url):
         engine = create_db_engine(url, read_only=True)
-        with engine.connect() as conn:
-            require_metrics_tables(conn)
-            item = execution_detail(conn, key) if args.kind == "execution" else session_detail(conn, key)
-        engine.dispose()
-    except Exception as e:  # noqa: BLE001
-        err = translate_error(e, url)
-        print(f"error: {err.message}" + (f"\n  hint: {err.hint}" if err.hint else ""), file=sys.stderr)
-        return 1
+        try:
+            with engine.connect() as conn:
+                require_metrics_tables(conn)
+                item = execution_detail(conn, key) if args.kind == "execution" else session_detail(conn, key)
+        finally:
+            engine.dispose()
     if item is None:
         print(f"error: no {args.kind} {args.id} in this database", file=sys.stderr)
         return 1

@@ -46,6 +46,9 @@ class DemoResult:
     sessions: int
     workflows: int
     seconds: float
+    #: The tracker's counters after the final flush: how many rows reached the
+    #: database and how many wait in the spool (None: not measured).
+    tracker: tracker.TrackerStats | None = None
 
 
 _ERROR_TYPES: dict[str, type[Exception]] = {}
@@ -205,9 +208,10 @@ def backfill(db_url: str, *, executions: int, days: float, seed: int | None = No
         if progress:
             progress(writer.executions)
     tracker.flush(120)
+    stats = tracker.stats()  # before shutdown, which discards the writer and its counters
     tracker.shutdown(10)
     tracker.configure(db_url=db_url)  # back to the real clock
-    return DemoResult(writer.executions, sessions, workflows, time.perf_counter() - started)
+    return DemoResult(writer.executions, sessions, workflows, time.perf_counter() - started, stats)
 
 
 def live(db_url: str, *, per_second: float = 3.0, seed: int | None = None,

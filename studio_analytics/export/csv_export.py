@@ -1,4 +1,20 @@
-"""Stream a table's rows of a time range to CSV, or write a view's result rows."""
+"""Stream a table's rows of a time range to CSV, or write a view's result rows.
+
+Formula injection. Spreadsheets (Excel, LibreOffice Calc, Google Sheets) run a cell
+that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return as a formula,
+and agent queries, error messages and names are text an attacker can choose. By
+default every *text* cell, in every column, that starts with one of those characters
+is written with a single quote in front (the OWASP rule): ``=HYPERLINK(...)`` becomes
+``'=HYPERLINK(...)``, which a spreadsheet shows as text. Numbers from numeric columns
+(``-3.5`` ms, a negative score) are not text and are written unchanged. Text that
+merely looks like a negative number (``"-1"`` in a query) is prefixed too, as OWASP
+says: telling harmless numbers from formulas such as ``-1+cmd|...`` is where
+hand-written exceptions go wrong, and a text column stays text in the spreadsheet.
+Machine consumers that want the stored bytes pass ``escape_formulas=False``
+(``studio-analytics export --raw-csv``; the window's "Escape formulas" checkbox).
+
+Files are private and atomic: see :mod:`studio_analytics.export.files`.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +40,7 @@ from studio_analytics.db.models import (
     ToolUsageMetrics,
     WorkflowMetrics,
 )
+from studio_analytics.export.files import private_atomic_text
 
 TABLES = {
     "executions": AgentExecutionMetrics,
@@ -32,6 +49,8 @@ TABLES = {
     "sessions": SessionMetrics,
 }
 BATCH = 2_000
+#: A text cell starting with one of these is a formula to a spreadsheet.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class ExportCancelled(Exception):
@@ -39,6 +58,7 @@ class ExportCancelled(Exception):
 
 
 def cell(value: Any) -> Any:
+    """A value as the csv module writes it (strings, numbers; "" for NULL)."""
     if value is None:
         return ""
     if isinstance(value, datetime):
@@ -50,28 +70,40 @@ def cell(value: Any) -> Any:
     return value
 
 
+def neutralize_formula(value: Any) -> Any:
+    """``'`` in front of a text cell a spreadsheet would run as a formula; numbers and
+    other text unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
+def _cell_writer(escape_formulas: bool) -> Callable[[Any], Any]:
+    if not escape_formulas:
+        return cell
+    return lambda value: neutralize_formula(cell(value))
+
+
 @contextmanager
-def _open(target: str | Path | IO[str]) -> Iterator[tuple[IO[str], Path | None]]:
+def _open(target: str | Path | IO[str]) -> Iterator[IO[str]]:
+    """A path becomes a private file that appears only when complete; a stream is used as is."""
     if isinstance(target, str | Path):
-        path = Path(target)
-        try:
-            with path.open("w", newline="", encoding="utf-8") as f:
-                yield f, path
-        except ExportCancelled:
-            path.unlink(missing_ok=True)
-            raise
+        with private_atomic_text(target) as f:
+            yield f
     else:
-        yield target, None
+        yield target
 
 
 def stream_table_csv(conn: Connection, table: str, tr: TimeRange, target: str | Path | IO[str], *,
                      filters: ExecutionFilter | None = None,
-                     progress: Callable[[int, int | None], bool] | None = None) -> int:
+                     progress: Callable[[int, int | None], bool] | None = None,
+                     escape_formulas: bool = True) -> int:
     """Every row of ``table`` that started in ``tr`` (executions: also matching ``filters``).
 
     Rows are read with a server-side cursor in batches of 2,000, so memory stays flat
     whatever the range holds. ``progress(done, total)`` returning False cancels: the
-    partial file is deleted and :class:`ExportCancelled` raised.
+    partial file is deleted and :class:`ExportCancelled` raised. ``escape_formulas``:
+    see the module docstring.
     """
     model = TABLES[table]
     if table == "executions":
@@ -83,12 +115,13 @@ def stream_table_csv(conn: Connection, table: str, tr: TimeRange, target: str | 
     columns = [c.name for c in model.__table__.columns if c.name != "id"]
     stmt = select(*(model.__table__.c[c] for c in columns)).where(*where).order_by(model.start_time, model.id)
     done = 0
-    with _open(target) as (f, _path):
+    out = _cell_writer(escape_formulas)
+    with _open(target) as f:
         writer = csv.writer(f)
         writer.writerow(columns)
         result = conn.execution_options(stream_results=True, yield_per=BATCH).execute(stmt, params)
         for batch in result.partitions(BATCH):
-            writer.writerows([cell(v) for v in row] for row in batch)
+            writer.writerows([out(v) for v in row] for row in batch)
             done += len(batch)
             if progress is not None and progress(done, total) is False:
                 result.close()
@@ -98,9 +131,10 @@ def stream_table_csv(conn: Connection, table: str, tr: TimeRange, target: str | 
     return done
 
 
-def write_rows_csv(target: str | Path | IO[str], rows: Sequence[Any]) -> int:
+def write_rows_csv(target: str | Path | IO[str], rows: Sequence[Any], *, escape_formulas: bool = True) -> int:
     """A view's result rows (frozen dataclasses), one column per field."""
-    with _open(target) as (f, _path):
+    out = _cell_writer(escape_formulas)
+    with _open(target) as f:
         writer = csv.writer(f)
         if not rows:
             writer.writerow([])
@@ -108,7 +142,5 @@ def write_rows_csv(target: str | Path | IO[str], rows: Sequence[Any]) -> int:
         fields = [fl.name for fl in dataclasses.fields(rows[0])]
         writer.writerow(fields)
         for row in rows:
-            writer.writerow([cell(getattr(row, name)) for name in fields])
+            writer.writerow([out(getattr(row, name)) for name in fields])
     return len(rows)
-
-

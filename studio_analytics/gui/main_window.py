@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDateTimeEdit,
     QDialog,
-    QFileDialog,
     QLabel,
     QMainWindow,
     QSpinBox,
@@ -30,7 +29,11 @@ from studio_analytics.gui.charts.bar_chart import HorizontalBarChart
 from studio_analytics.gui.charts.time_chart import CountChart, ErrorRateChart, TrendChart
 from studio_analytics.gui.dialogs.connection_dialog import ConnectionDialog
 from studio_analytics.gui.dialogs.execution_detail_dialog import ExecutionDetailDialog
-from studio_analytics.gui.dialogs.export_dialog import ExportController, series_rows
+from studio_analytics.gui.dialogs.export_dialog import (
+    ExportController,
+    ExportFileDialog,
+    series_rows,
+)
 from studio_analytics.gui.dialogs.session_detail_dialog import SessionDetailDialog
 from studio_analytics.gui.models.agent_table_model import AgentTableModel
 from studio_analytics.gui.models.more_table_models import (
@@ -223,16 +226,19 @@ class MainWindow(QMainWindow):
         self.executions.set_database(url)
         self.refresh()
 
-    def export_current_view(self, path: str | None = None) -> None:
-        """CSV of the visible view's full result (the executions list: every matching row)."""
+    def export_current_view(self, path: str | None = None, *, escape_formulas: bool = True) -> None:
+        """CSV of the visible view's full result (the executions list: every matching row).
+        Without ``path`` the save dialog asks for it, and for ``escape_formulas``."""
         tab = self.current_tab
         if path is None:
             stamp = datetime.now().strftime("%Y%m%d-%H%M")
-            path, _ = QFileDialog.getSaveFileName(self, "Export CSV", f"{tab}-{stamp}.csv", "CSV files (*.csv)")
-            if not path:
+            chosen = ExportFileDialog(self, f"{tab}-{stamp}.csv").chosen()
+            if chosen is None:
                 return
+            path, escape_formulas = chosen
         if tab == "executions" and self.executions.time_range is not None:
-            self.exporter.stream_executions(self.url, self.executions.time_range, self.executions.filters, path)
+            self.exporter.stream_executions(self.url, self.executions.time_range, self.executions.filters, path,
+                                            escape_formulas=escape_formulas)
             return
         snap = self.last_snapshot
         rows: list[Any] = []
@@ -247,7 +253,7 @@ class MainWindow(QMainWindow):
                 "errors": lambda: list(snap.errors.groups) if snap.errors else [],
                 "sessions": lambda: list(snap.sessions.recent) if snap.sessions else [],
             }[tab]()
-        self.exporter.write_rows(path, rows)
+        self.exporter.write_rows(path, rows, escape_formulas=escape_formulas)
 
     def _range_changed(self) -> None:
         for action in self.custom_actions:

@@ -62,3 +62,26 @@ def test_live_mode_writes_as_it_goes(tmp_path) -> None:
     assert n == 5
     # each run is flushed before the next starts: the window sees them one by one
     assert written[1:] == [1, 2, 3, 4, 5]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def unusable_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """A valid URL whose database takes no rows: a file that is not SQLite, or a
+    PostgreSQL database that does not exist."""
+    if request.param == "sqlite":
+        junk = tmp_path / "junk.sqlite3"
+        junk.write_bytes(b"this is not a database" * 500)
+        return str(junk)
+    from sqlalchemy import make_url
+
+    server = request.getfixturevalue("pg_server_url")
+    return make_url(server).set(database="sa_test_does_not_exist").render_as_string(hide_password=False)
+
+
+def test_demo_says_when_rows_only_reached_the_spool(unusable_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["demo", "--db", unusable_url, "--executions", "40", "--days", "1", "--seed", "3"]) == 1
+    out, err = capsys.readouterr()
+    assert "wrote" not in out
+    (line,) = [ln for ln in err.splitlines() if ln.startswith("tracked ")]
+    assert "but only 0 of" in line and "rows are waiting in the spool" in line and "(database error: " in line
+    assert "Traceback" not in err

@@ -1,4 +1,9 @@
-"""CSV export of the view on screen: its full result, with progress and cancel."""
+"""CSV export of the view on screen: its full result, with progress and cancel.
+
+The save dialog carries one option, "Escape formulas (for spreadsheets)", on by default:
+text cells a spreadsheet would run as formulas get a leading ``'`` (see
+:mod:`studio_analytics.export.csv_export`). Files are written private and atomically.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
-from PySide6.QtWidgets import QProgressDialog, QWidget
+from PySide6.QtWidgets import QCheckBox, QFileDialog, QGridLayout, QProgressDialog, QWidget
 
 from studio_analytics.analytics.results import ExecutionFilter, TimeRange, TimeSeries
 from studio_analytics.db.engine import get_engine, translate_error
@@ -38,6 +43,40 @@ def series_rows(s: TimeSeries) -> list[SeriesRow]:
     ]
 
 
+class ExportFileDialog(QFileDialog):
+    """The save-as dialog with the export's formula option under the file name.
+
+    Qt's own dialog, not the platform's: a native dialog cannot hold extra widgets.
+    """
+
+    def __init__(self, parent: QWidget | None, suggested_name: str) -> None:
+        super().__init__(parent, "Export CSV", suggested_name, "CSV files (*.csv)")
+        self.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        self.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+        self.setDefaultSuffix("csv")
+        self.escape_formulas = QCheckBox("Escape formulas (for spreadsheets)")
+        self.escape_formulas.setObjectName("escapeFormulas")
+        self.escape_formulas.setChecked(True)
+        self.escape_formulas.setToolTip("Put ' before text starting with = + - @, a tab or a carriage return, so a "
+                                        "spreadsheet shows it instead of running it. Turn off for programs that "
+                                        "read the file.")
+        layout = self.layout()
+        if isinstance(layout, QGridLayout):  # Qt's dialog: a grid; the option spans a new last row
+            layout.addWidget(self.escape_formulas, layout.rowCount(), 0, 1, layout.columnCount())
+        elif layout is not None:
+            layout.addWidget(self.escape_formulas)
+
+    def chosen(self) -> tuple[str, bool] | None:
+        """Run the dialog: the path and whether to escape formulas, or None if cancelled."""
+        if not self.exec() or not self.selectedFiles():
+            return None
+        return self.selectedFiles()[0], self.escape_formulas.isChecked()
+
+
+def file_error_message(path: str, error: OSError) -> str:
+    return f"Could not write {path}: {error.strerror or error}"
+
+
 class ExportSignals(QObject):
     progressed = Signal(int, int)
     export_finished = Signal(str, int)
@@ -47,9 +86,11 @@ class ExportSignals(QObject):
 class StreamExportRunner(QRunnable):
     """Streams every execution matching the filters; checks ``cancelled`` between batches."""
 
-    def __init__(self, url: str, tr: TimeRange, filters: ExecutionFilter, path: str) -> None:
+    def __init__(self, url: str, tr: TimeRange, filters: ExecutionFilter, path: str, *,
+                 escape_formulas: bool = True) -> None:
         super().__init__()
         self.url, self.tr, self.filters, self.path = url, tr, filters, path
+        self.escape_formulas = escape_formulas
         self.cancelled = threading.Event()
         self.signals = ExportSignals()
 
@@ -60,9 +101,13 @@ class StreamExportRunner(QRunnable):
 
         try:
             with get_engine(self.url, read_only=True).connect() as conn:
-                n = stream_table_csv(conn, "executions", self.tr, self.path, filters=self.filters, progress=progress)
+                n = stream_table_csv(conn, "executions", self.tr, self.path, filters=self.filters, progress=progress,
+                                     escape_formulas=self.escape_formulas)
         except ExportCancelled as e:
             self.signals.export_failed.emit(str(e))
+            return
+        except OSError as e:  # the file, not the database: a full disk is not a "database error"
+            self.signals.export_failed.emit(file_error_message(self.path, e))
             return
         except Exception as e:  # noqa: BLE001
             self.signals.export_failed.emit(translate_error(e, self.url).message)
@@ -84,16 +129,17 @@ class ExportController(QObject):
         self.runner: StreamExportRunner | None = None
         self.progress: QProgressDialog | None = None
 
-    def write_rows(self, path: str, rows: Sequence[Any]) -> None:
+    def write_rows(self, path: str, rows: Sequence[Any], *, escape_formulas: bool = True) -> None:
         try:
-            n = write_rows_csv(path, rows)
+            n = write_rows_csv(path, rows, escape_formulas=escape_formulas)
         except OSError as e:
-            self.export_failed.emit(f"Could not write {path}: {e.strerror}")
+            self.export_failed.emit(file_error_message(path, e))
             return
         self.export_finished.emit(path, n)
 
-    def stream_executions(self, url: str, tr: TimeRange, filters: ExecutionFilter, path: str) -> StreamExportRunner:
-        runner = StreamExportRunner(url, tr, filters, path)
+    def stream_executions(self, url: str, tr: TimeRange, filters: ExecutionFilter, path: str, *,
+                          escape_formulas: bool = True) -> StreamExportRunner:
+        runner = StreamExportRunner(url, tr, filters, path, escape_formulas=escape_formulas)
         dialog = QProgressDialog(f"Exporting executions to {Path(path).name}…", "Cancel", 0, 0, self.parent_widget)
         dialog.setMinimumDuration(300)
         dialog.canceled.connect(runner.cancelled.set)
