@@ -15,6 +15,9 @@
 3. The writer while another thread of the process keeps the GIL busy, against sqlite3's
    executemany under the same load (it waits for the GIL once per row).
 4. The same rows written the way the original system did: one insert and commit per call.
+5. A span carrying a small input dict against an OpenTelemetry span with one attribute,
+   and the agent thread's per-span latency (p50/p99/max) while the writer drains large
+   batches into SQLite, against the same loop with the writer paused.
 """
 
 from __future__ import annotations
@@ -127,6 +130,75 @@ def bench_span_cost(n: int, workdir: Path) -> dict[str, float]:
     except ImportError:
         pass
     return results
+
+
+def bench_small_input(n: int, workdir: Path) -> dict[str, float]:
+    """Per span: ``track_tool_usage`` with a small input dict (writer paused) against an
+    OpenTelemetry SDK span with one attribute."""
+    tracker.configure(db_url=f"sqlite:///{workdir / 'input.sqlite3'}", spool_path=str(workdir / "spool-in.sqlite3"),
+                      max_queue=10_000_000, batch_size=10_000_000, flush_interval_s=3_600)
+
+    def tracked(k: int) -> None:
+        with tracker.track_agent_execution(agent_name="bench"):
+            for _ in range(k):
+                with tracker.track_tool_usage(tool_name="t", input_data={"q": "hello", "k": 3}):
+                    pass
+
+    results = {"studio-analytics, input dict": _per_span_us(tracked, n, between=lambda: tracker.flush(300))}
+    tracker.shutdown(10)
+    try:
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import (
+            BatchSpanProcessor,
+            SpanExporter,
+            SpanExportResult,
+        )
+
+        class Discard(SpanExporter):
+            def export(self, spans: object) -> SpanExportResult:
+                return SpanExportResult.SUCCESS
+
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(Discard(), max_queue_size=n * 2))
+        otel = provider.get_tracer("bench")
+
+        def otel_spans(k: int) -> None:
+            with otel.start_as_current_span("execution"):
+                for _ in range(k):
+                    with otel.start_as_current_span("t", attributes={"q": "hello"}):
+                        pass
+
+        results["opentelemetry, 1 attribute"] = _per_span_us(otel_spans, n)
+        provider.shutdown()
+    except ImportError:
+        pass
+    return results
+
+
+def bench_stall(n: int, workdir: Path) -> dict[str, tuple[float, float, float]]:
+    """(p50, p99, max) µs of single ``with`` spans on the agent thread, while the writer
+    drains 5,000-row batches into SQLite, and with the writer paused."""
+    out = {}
+    for label, paused in (("writer draining", False), ("writer paused", True)):
+        tracker.configure(db_url=f"sqlite:///{workdir / f'stall-{paused}.sqlite3'}",
+                          spool_path=str(workdir / "spool-stall.sqlite3"), max_queue=10_000_000,
+                          batch_size=10_000_000 if paused else 5_000, flush_interval_s=3_600 if paused else 0.05)
+        with tracker.track_agent_execution(agent_name="warmup"):
+            pass
+        tracker.flush(60)
+        perf = time.perf_counter_ns
+        samples = []
+        with tracker.track_agent_execution(agent_name="stall"):
+            for _ in range(n):
+                started = perf()
+                with tracker.track_tool_usage(tool_name="t", input_data={"q": "hello", "k": 3}):
+                    pass
+                samples.append(perf() - started)
+        tracker.flush(600)
+        tracker.shutdown(10)
+        samples.sort()
+        out[label] = (samples[len(samples) // 2] / 1e3, samples[int(len(samples) * 0.99)] / 1e3, samples[-1] / 1e3)
+    return out
 
 
 def bench_throughput(url: str, rows: int, workdir: Path, tools_per_execution: int = 0) -> tuple[float, float]:
@@ -310,6 +382,18 @@ def main(argv: list[str] | None = None) -> int:
               f"(hot path only: {cost['hot path only'] / minimal_us:.2f}x)")
         if "opentelemetry" in cost:
             print(f"  studio-analytics / opentelemetry = {cost['studio-analytics'] / cost['opentelemetry']:.2f}x")
+
+        small = bench_small_input(args.spans, work)
+        print("per span with a small input dict ({'q': 'hello', 'k': 3}), writer paused, median of 5 runs:")
+        for name, us in small.items():
+            print(f"  {name:30} {us:6.2f} µs")
+        if "opentelemetry, 1 attribute" in small:
+            print(f"  ratio = {small['studio-analytics, input dict'] / small['opentelemetry, 1 attribute']:.2f}x "
+                  "(target <= 0.2x)")
+        stall = bench_stall(args.spans, work)
+        print(f"agent-thread latency per span, {args.spans:,} spans in a loop (p50 / p99 / max):")
+        for name, (p50, p99, worst) in stall.items():
+            print(f"  {name:16} {p50:7.2f} µs / {p99:7.2f} µs / {worst / 1e3:7.2f} ms")
 
         floor = bench_sqlite_floor(work / "floor.sqlite3", args.rows)
         print(f"SQLite's own floor (ready-made rows, the writer's insert statements, same table, indexes "

@@ -91,7 +91,9 @@ def configure(
 
     Rows still queued for the previous configuration are flushed to its database first.
     ``advanced`` takes ``max_queue``, ``batch_size``, ``flush_interval_s``,
-    ``exit_timeout_s``, ``spool_path`` and ``redact_defaults``.
+    ``exit_timeout_s``, ``write_timeout_s`` (the longest one database write may take
+    before its batch goes to the spool, default 10 s), ``spool_path`` and
+    ``redact_defaults``.
 
     When the spool holds batches for this database (an earlier process could not write
     everything), the writer thread starts at once and replays them; otherwise it starts
@@ -135,6 +137,7 @@ class TrackerStats:
     errors: int
     queued: int
     spool_pending: int
+    dead_letters: int
     batch_ms_last: float | None
     batch_ms_avg: float | None
     batch_ms_p95: float | None
@@ -144,17 +147,21 @@ class TrackerStats:
 def stats() -> TrackerStats:
     w = runtime.current_writer()
     if w is None:
-        return TrackerStats(0, 0, 0, 0, 0, 0, 0, 0, 0, None, None, None, None)
+        return TrackerStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, None, None, None, None)
     lat = sorted(w.latencies_ms)
     c = w.counters
     try:
-        pending = w._spool.pending_rows()
+        pending = w.spool_pending()
     except Exception:  # noqa: BLE001
         pending = -1
+    try:
+        dead = w._spool.dead_letter_count()
+    except Exception:  # noqa: BLE001
+        dead = -1
     return TrackerStats(
         enqueued=w.enqueued_count(), written=c["written"], spooled=c["spooled"], replayed=c["replayed"],
         dropped=c["dropped"], rejected=c["rejected"], errors=c["errors"], queued=len(w._queue),
-        spool_pending=pending,
+        spool_pending=pending, dead_letters=dead,
         batch_ms_last=w.latencies_ms[-1] if lat else None,
         batch_ms_avg=sum(lat) / len(lat) if lat else None,
         batch_ms_p95=lat[min(len(lat) - 1, int(len(lat) * 0.95))] if lat else None,

@@ -3,15 +3,45 @@
 A record is the plain tuple a span hands to the queue at exit (fields in the order of
 the comments beside ``runtime.enqueue`` in :mod:`studio_analytics.tracker.spans`); a
 row is the tuple :mod:`studio_analytics.db.rows` describes.
+
+Every field is cleaned here, whatever the agent passed, so one odd value never costs
+the batch it is in (a row the database rejects sends the whole batch row by row, a
+value the driver cannot bind keeps it in the spool):
+
+* text (names, ids, session/user/correlation ids, user agent, IP address, API name,
+  query, response, error): made text (``str`` for ids and names, ``repr`` for payloads,
+  with a time limit for foreign objects), valid UTF-8 (lone surrogates replaced, NUL
+  replaced), redacted, and cut to its column's length (255, 64 for the IP address, 1,024
+  for the user agent, ``max_payload_chars`` for the Text columns);
+* integers: every integer column of the metrics tables is ``INTEGER`` (32-bit on
+  PostgreSQL; :mod:`studio_analytics.db.models`), so values are clamped to
+  ``[-2**31, 2**31 - 1]``; a value that is not an integer (``"12"``, ``3.7``, a
+  ``Decimal``) is converted (:func:`capture.as_int`) or stored as NULL;
+* floats (durations, response times, scores): NaN and infinities are stored as NULL.
+
+Names are cleaned once each and kept in a cache of the configuration (only names of
+at most 255 characters are kept, up to 10,000 of them).
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from studio_analytics.db.rows import Batch, Row, json_text, time_text
-from studio_analytics.tracker.payload import anonymize, clean_text, valid_unicode
+from studio_analytics.tracker.capture import as_float, as_int
+from studio_analytics.tracker.payload import (
+    anonymize,
+    bounded_text,
+    clean_json,
+    clean_text,
+    format_error,
+)
 from studio_analytics.tracker.settings import TrackerConfig
+
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+_NAME_CHARS = 255
+_CACHE_ITEMS = 10_000
 
 
 def prepare_batch(items: list[tuple[str, Any]], cfg: TrackerConfig) -> tuple[Batch, int]:
@@ -27,84 +57,116 @@ def prepare_batch(items: list[tuple[str, Any]], cfg: TrackerConfig) -> tuple[Bat
     return {kind: rows for kind, rows in batch.items() if rows}, failed
 
 
-def _id(value: int | None) -> str | None:
-    return None if value is None else f"{value:032x}"
-
-
 def _prepare_execution(rec: tuple[Any, ...], cfg: TrackerConfig) -> Row:
     (ident, agent_id, agent_name, start_ns, end_ns, duration_ms, status, query, response, error, tools, retries,
      session_id, user_id, correlation_id, tokens, api_calls) = rec  # records.EXECUTION_FIELDS
     content = cfg.capture_content
     return (
-        f"{ident:032x}", None if agent_id is None else str(agent_id)[:255], _name(agent_name),
-        time_text(start_ns), time_text(end_ns), duration_ms, status,
+        f"{ident:032x}", _short(agent_id, cfg), _name(agent_name, cfg),
+        time_text(start_ns), time_text(end_ns), _float(duration_ms), status,
         clean_text(query, cfg) if content else None, clean_text(response, cfg) if content else None,
-        clean_text(error, cfg), _tools_json(tools), len(tools), retries,
-        _short(session_id), _short(anonymize(user_id, cfg)), _short(correlation_id), tokens, api_calls,
+        format_error(error, cfg), _tools_json(tools, cfg), _int(len(tools)), _int(retries),
+        _short(session_id, cfg), _user(user_id, cfg), _short(correlation_id, cfg), _int(tokens),
+        _int(api_calls) or 0,
     )
 
 
 def _prepare_tool(rec: tuple[Any, ...], cfg: TrackerConfig) -> Row:
     (ident, tool_name, execution_id, start_ns, end_ns, duration_ms, status, input_data, output_data, error,
      external_api, api_ms, api_status, agent_name) = rec  # records.TOOL_FIELDS
+    content = cfg.capture_content
     return (
-        f"{ident:032x}", _name(tool_name), _id(execution_id), time_text(start_ns), time_text(end_ns), duration_ms,
-        status, json_text(input_data), json_text(output_data), clean_text(error, cfg), _short(external_api),
-        api_ms, api_status,
+        f"{ident:032x}", _name(tool_name, cfg), _id(execution_id), time_text(start_ns), time_text(end_ns),
+        _float(duration_ms), status,
+        json_text(clean_json(input_data, cfg)) if content and input_data is not None else None,
+        json_text(clean_json(output_data, cfg)) if content and output_data is not None else None,
+        format_error(error, cfg), _short(external_api, cfg), _float(api_ms), _int(api_status),
         # after the columns: which agent called the tool, for the rollups
-        None if agent_name is None else _name(agent_name),
+        None if agent_name is None else _name(agent_name, cfg),
     )
 
 
 def _prepare_workflow(rec: tuple[Any, ...], cfg: TrackerConfig) -> Row:
     (ident, workflow_type, start_ns, end_ns, duration_ms, status, involved, session_id, user_id, satisfaction,
      completion) = rec  # records.WORKFLOW_FIELDS
+    involved = None if involved is None else clean_json(involved, cfg)
     return (
-        f"{ident:032x}", _name(workflow_type), time_text(start_ns), time_text(end_ns), duration_ms, status,
-        json_text(involved), _short(session_id), _short(anonymize(user_id, cfg)), satisfaction, completion,
-        len(involved) if isinstance(involved, list) else 0, 0, 0,
+        f"{ident:032x}", _name(workflow_type, cfg), time_text(start_ns), time_text(end_ns), _float(duration_ms),
+        status, json_text(involved), _short(session_id, cfg), _user(user_id, cfg), _float(satisfaction),
+        _float(completion), _int(len(involved)) if isinstance(involved, list) else 0, 0, 0,
     )
 
 
 def _prepare_session(rec: dict[str, Any], cfg: TrackerConfig) -> Row:
-    user_agent = rec["user_agent"]
     return (
-        _short(rec["session_id"]), time_text(rec["start_ns"]),
-        None if rec["end_ns"] is None else time_text(rec["end_ns"]), _short(anonymize(rec["user_id"], cfg)),
-        None if user_agent is None else clean_text(user_agent, cfg)[:1024],  # type: ignore[index]
-        _short(rec["ip_address"], 64), rec["is_active"],
+        _short(rec["session_id"], cfg), time_text(rec["start_ns"]),
+        None if rec["end_ns"] is None else time_text(rec["end_ns"]), _user(rec["user_id"], cfg),
+        _short(rec["user_agent"], cfg, 1024), _short(rec["ip_address"], cfg, 64), rec["is_active"],
     )
 
 
-_tool_lists: dict[tuple[str, ...], str] = {}
+def _id(value: Any) -> str | None:
+    """A tool's ``execution_id``: the span resolved it to an int when it could cheaply."""
+    if value is None:
+        return None
+    if type(value) is int:
+        return f"{value:032x}" if 0 <= value < 2**128 else None
+    text = bounded_text(value, 200, use_str=True)
+    try:
+        return uuid.UUID(text).hex
+    except ValueError:
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"studio-analytics:{text}").hex
 
 
-def _tools_json(tools: tuple[str, ...]) -> str:
-    """``tools_called`` as JSON text; the same few sequences recur, so each is encoded once."""
-    text = _tool_lists.get(tools)
-    if text is None:
-        text = json_text([_name(t) for t in tools]) or "[]"
-        if len(_tool_lists) < 10_000:
-            _tool_lists[tools] = text
-    return text
+def _int(value: Any) -> int | None:
+    if type(value) is not int:
+        value = as_int(value)
+        if value is None:
+            return None
+    return _INT32_MIN if value < _INT32_MIN else _INT32_MAX if value > _INT32_MAX else value
 
 
-_names: dict[Any, str] = {}
+def _float(value: Any) -> float | None:
+    return None if value is None else as_float(value)
 
 
-def _name(value: Any) -> str:
-    """Agent, tool and workflow names: identifiers chosen by the developer, not content.
-    A few names recur in every row, so each is cleaned once (bounded cache)."""
-    cached = _names.get(value) if type(value) is str else None
+def _short(value: Any, cfg: TrackerConfig, limit: int = _NAME_CHARS) -> str | None:
+    return None if value is None else clean_text(value, cfg, limit, use_str=True)
+
+
+def _user(value: Any, cfg: TrackerConfig) -> str | None:
+    if value is None:
+        return None
+    if cfg.anonymize_users:
+        # Hashed from the text the agent gave (bounded), so the same user keeps one id.
+        return anonymize(bounded_text(value, 4_096, use_str=True), cfg)
+    return _short(value, cfg)
+
+
+def _name(value: Any, cfg: TrackerConfig) -> str:
+    """Agent, tool and workflow names: identifiers chosen by the developer. A few names
+    recur in every row, so each short one is cleaned once (bounded cache, per config)."""
+    short = type(value) is str and len(value) <= _NAME_CHARS
+    names: dict[str, str] = cfg.compiled.setdefault("names", {})  # type: ignore[assignment]
+    cached = names.get(value) if short else None
     if cached is None:
-        cached = valid_unicode(str(value)[:255])
-        if type(value) is str and len(_names) < 10_000:
-            _names[value] = cached
+        cached = clean_text(value, cfg, _NAME_CHARS, use_str=True) or ""
+        if short and len(names) < _CACHE_ITEMS:
+            names[value] = cached
     return cached
 
 
-def _short(value: Any, limit: int = 255) -> str | None:
-    return None if value is None else str(value)[:limit]
+def _tools_json(tools: tuple[Any, ...], cfg: TrackerConfig) -> str:
+    """``tools_called`` as JSON text; the same few sequences recur, so each is encoded once
+    (only sequences of short ``str`` names are cached: their keys stay small)."""
+    lists: dict[tuple[str, ...], str] = cfg.compiled.setdefault("tool_lists", {})  # type: ignore[assignment]
+    cacheable = len(tools) <= 64 and all(type(t) is str and len(t) <= _NAME_CHARS for t in tools)
+    text = lists.get(tools) if cacheable else None
+    if text is None:
+        text = json_text([_name(t, cfg) for t in tools[:1_000]]) or "[]"
+        if cacheable and len(lists) < _CACHE_ITEMS:
+            lists[tools] = text
+    return text
 
 
 _PREPARE = {

@@ -2,8 +2,10 @@
 
 Each ``track_*`` call creates a span object that is its own sync and async context
 manager. Entering takes timestamps and sets the ContextVar; exiting computes the
-duration, builds one row and hands it to the writer's bounded queue. Nothing here
-touches the database, and no error of ours escapes into the agent.
+duration, builds one record and hands it to the writer's bounded queue. Nothing here
+touches the database, no error of ours escapes into the agent, and no code of the
+agent's runs: values are captured with :mod:`.capture` (type checks and copies of
+builtin containers) and made text in the writer thread.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from types import TracebackType
 from typing import Any
 
 from studio_analytics.tracker import runtime
+from studio_analytics.tracker.capture import as_float, as_int, capture_error, snapshot
 from studio_analytics.tracker.ids import uuid7_int
-from studio_analytics.tracker.payload import clean_json
 
 log = logging.getLogger("studio_analytics.tracker")
 
@@ -97,7 +99,7 @@ class Span:
     parent: Span | None = None
     _token: Token[Span | None] | None = None
     status = "in_progress"
-    error_message: str | None = None
+    error_message: Any = None  # a capture.CapturedError, formatted by the writer
     timed_out = False
     sampled = True
     _api_calls = 0
@@ -149,7 +151,7 @@ class Span:
                     self.status = "success"
             else:
                 self.status = "timeout" if isinstance(exc, TimeoutError) else "failure"
-                self.error_message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                self.error_message = capture_error(exc)
             self._on_exit()
         except Exception:  # noqa: BLE001 - ours, never the agent's
             runtime.internal_error("closing a span")
@@ -182,7 +184,9 @@ class Span:
         pass
 
     def record_tokens(self, n: int) -> None:
-        self._tokens = (self._tokens or 0) + int(n)
+        value = as_int(n)
+        if value is not None:
+            self._tokens = (self._tokens or 0) + value
 
     def record_api_call(self, name: str | None, status_code: int | None, response_time_ms: float | None) -> None:
         self._api_calls += 1
@@ -234,7 +238,7 @@ class SessionSpan(Span):
         if not self.sampled:
             return
         runtime.enqueue("session", {
-            "session_id": str(self.session_id), "user_id": self.user_id, "user_agent": self.user_agent,
+            "session_id": self.session_id, "user_id": self.user_id, "user_agent": self.user_agent,
             "ip_address": self.ip_address, "start_ns": self.start_ns,
             "end_ns": None if active else self.end_ns, "is_active": active,
         })
@@ -250,7 +254,7 @@ class WorkflowSpan(Span):
     def __init__(self, workflow_type: str, agents_involved: Any, session_id: str | None,
                  user_id: str | None) -> None:
         self.workflow_type = workflow_type
-        self.agents_involved = list(agents_involved) if agents_involved is not None else None
+        self.agents_involved = agents_involved  # captured at exit
         self.session_id = session_id
         self.user_id = user_id
         self.satisfaction: float | None = None
@@ -271,7 +275,11 @@ class WorkflowSpan(Span):
     def _on_exit(self) -> None:
         if not self.sampled:
             return
-        involved = clean_json(self.agents_involved, runtime.config()) if self.agents_involved is not None else None
+        involved = self.agents_involved
+        if involved is not None:
+            involved = snapshot(involved)
+            if type(involved) is not list:  # a foreign iterable: not iterated here; its repr, later
+                involved = [involved]
         runtime.enqueue("workflow", (  # records.WORKFLOW_FIELDS
             self.id, self.workflow_type, self.start_ns, self.end_ns, self.duration_ms, self.status, involved,
             self.session_id, self.user_id, self.satisfaction, self.completion,
@@ -290,7 +298,7 @@ class ExecutionSpan(Span):
         self.user_id = user_id
         self.correlation_id = correlation_id
         self.response: Any = None
-        self.tools_called: list[str] = []
+        self.tools_called: list[Any] = []  # names as given; made text by the writer
 
     def _on_enter(self) -> None:
         parent = self.parent
@@ -317,7 +325,8 @@ class ExecutionSpan(Span):
             return
         runtime.enqueue("execution", (  # records.EXECUTION_FIELDS
             self.id, self.agent_id, self.agent_name, self.start_ns, self.end_ns, self.duration_ms, self.status,
-            self.query, self.response, self.error_message, tuple(self.tools_called), self._retries,
+            snapshot(self.query), snapshot(self.response), self.error_message, tuple(self.tools_called),
+            self._retries,
             self.session_id, self.user_id, self.correlation_id, self._tokens, self._api_calls,
         ))
 
@@ -343,18 +352,18 @@ class ToolSpan(Span):
             return
         while parent is not None and not isinstance(parent, ExecutionSpan):
             parent = parent.parent
-        if parent is not None and (self.execution_id is None or _as_uuid_int(self.execution_id) == parent.id):
+        if parent is not None and (self.execution_id is None or _same_id(self.execution_id, parent.id)):
             self._exec = parent
             self.sampled = parent.sampled
         else:
             self.sampled = runtime.sample() if self.execution_id is None else True
 
     def record_api_call(self, name: str | None, status_code: int | None, response_time_ms: float | None) -> None:
-        self.api_status = None if status_code is None else int(status_code)
-        self.api_ms = None if response_time_ms is None else float(response_time_ms)
+        self.api_status = as_int(status_code)
+        self.api_ms = as_float(response_time_ms)
         self._api_calls += 1
         if name is not None:
-            self.external_api = str(name)
+            self.external_api = name  # made text by the writer
 
     def record_tokens(self, n: int) -> None:
         if self._exec is not None:
@@ -366,19 +375,16 @@ class ToolSpan(Span):
     def _on_exit(self) -> None:
         execution = self._exec
         if execution is not None:
-            name = self.tool_name
-            execution.tools_called.append(name if type(name) is str else str(name))
+            execution.tools_called.append(self.tool_name)
             execution._api_calls += self._api_calls or (1 if self.external_api else 0)
         if not self.sampled:
             return
         exec_id = execution.id if execution is not None else _as_uuid_int(self.execution_id)
         inputs = outputs = None
-        if self.input_data is not None or self.output_data is not None:
-            # Copied now: the agent may change its objects after the call returns.
-            cfg = runtime.config()
-            if cfg.capture_content:
-                inputs = clean_json(self.input_data, cfg) if self.input_data is not None else None
-                outputs = clean_json(self.output_data, cfg) if self.output_data is not None else None
+        # Copied now: the agent may change its objects after the call returns.
+        if (self.input_data is not None or self.output_data is not None) and runtime.config().capture_content:
+            inputs = snapshot(self.input_data)
+            outputs = snapshot(self.output_data)
         runtime.enqueue("tool", (  # records.TOOL_FIELDS
             self.id, self.tool_name, exec_id, self.start_ns, self.end_ns, self.duration_ms, self.status,
             inputs, outputs, self.error_message, self.external_api, self.api_ms, self.api_status,
@@ -386,13 +392,25 @@ class ToolSpan(Span):
         ))
 
 
-def _as_uuid_int(value: Any) -> int | None:
+def _same_id(value: Any, ident: int) -> bool:
+    resolved = _as_uuid_int(value)
+    return type(resolved) is int and resolved == ident
+
+
+def _as_uuid_int(value: Any) -> Any:
+    """The id as an int when that is cheap and runs no code of the agent's (a UUID, our
+    handle, a str); any other object is passed on for the writer to make text of."""
+    t = type(value)
     if value is None:
         return None
-    if isinstance(value, uuid.UUID):
+    if t is uuid.UUID or t is SpanHandle:
         return value.int
-    try:
-        return uuid.UUID(str(value)).int
-    except ValueError:
-        # Agent Studio passes arbitrary strings ("exec-123"); keep a stable id for them.
-        return uuid.uuid5(uuid.NAMESPACE_URL, f"studio-analytics:{value}").int
+    if t is str:
+        if len(value) > 200:
+            value = value[:200]
+        try:
+            return uuid.UUID(value).int
+        except ValueError:
+            # Agent Studio passes arbitrary strings ("exec-123"); keep a stable id for them.
+            return uuid.uuid5(uuid.NAMESPACE_URL, f"studio-analytics:{value}").int
+    return value

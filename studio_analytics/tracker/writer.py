@@ -205,6 +205,8 @@ class BatchWriter:
 
     # -- writer thread --------------------------------------------------------------
     def _run(self) -> None:
+        with contextlib.suppress(Exception):
+            self._spool_has_rows = self._spool.has_pending()
         with contextlib.suppress(Exception):  # the first write will say what is wrong
             prestart = getattr(self._sink_ready(), "prestart", None)
             if prestart is not None:
