@@ -18,6 +18,7 @@ raises, and never spends more than a bound on one value:
 
 from __future__ import annotations
 
+import builtins
 import datetime as _dt
 import hashlib
 import math
@@ -95,11 +96,22 @@ def format_error(value: Any, cfg: TrackerConfig) -> str | None:
                 message = _scalar_text(args[0], limit)
             else:
                 message = "(" + ", ".join(_scalar_text(a, limit, r=True) for a in args) + ")"
+        elif _c_str_of_builtins(value.exc):
+            message = str(value.exc)[:limit]  # e.g. OSError's own C formatting of its builtin args
         else:
             message = bounded_text(value.exc, limit, use_str=True)
         return clean_text(f"{value.name}: {message}" if message else value.name, cfg)
     except Exception:  # noqa: BLE001
         return "<unrepresentable>"
+
+
+def _c_str_of_builtins(exc: BaseException) -> bool:
+    """An interpreter's own exception class (its ``__str__`` is C code) holding builtin values only."""
+    t = type(exc)
+    if t.__module__ != "builtins" or getattr(builtins, t.__name__, None) is not t:
+        return False  # a subclass of the agent's may override anything, attributes included
+    values = [*exc.args, getattr(exc, "filename", None), getattr(exc, "filename2", None)]
+    return all(type(v) in (str, int, float, bool, types.NoneType) for v in values)
 
 
 def anonymize(user_id: str | None, cfg: TrackerConfig) -> str | None:

@@ -64,6 +64,8 @@ _W_START, _W_SESSION, _W_USER = (position("workflow", c) for c in ("start_time",
 
 
 log = logging.getLogger("studio_analytics.tracker")
+#: The longest creating or checking the schema may take (many statements, once).
+SCHEMA_TIMEOUT_S = 60.0
 
 
 class DatabaseSink:
@@ -84,10 +86,10 @@ class DatabaseSink:
         self._schema_ready = False
         self.rollups = False
 
-    def _new_engine(self) -> Engine:
+    def _new_engine(self, timeout_s: float | None = None) -> Engine:
         # Parameters never appear in errors: they are the agents' queries and user ids.
-        engine = create_db_engine(self.db_url, statement_timeout_s=self.timeout_s, hide_parameters=True,
-                                  pool_pre_ping=False)
+        engine = create_db_engine(self.db_url, statement_timeout_s=timeout_s or self.timeout_s,
+                                  hide_parameters=True, pool_pre_ping=False)
         from sqlalchemy import event
 
         @event.listens_for(engine, "connect")
@@ -119,8 +121,14 @@ class DatabaseSink:
         with self.engine.connect() as conn:
             state = schema_state(conn)
         if state.kind is SchemaKind.EMPTY or (state.kind is SchemaKind.STUDIO and is_older_revision(state.revision)):
-            # Our own database at an older revision (say, before the rollups): bring it up.
-            upgrade_database(self.engine)
+            # Our own database at an older revision (say, before the rollups): bring it
+            # up. A migration may fill rollups from many rows: its statements get the
+            # schema's time limit, not one batch's.
+            schema_engine = self._new_engine(SCHEMA_TIMEOUT_S)
+            try:
+                upgrade_database(schema_engine)
+            finally:
+                schema_engine.dispose()
         elif state.kind is SchemaKind.PARTIAL and state.revision is not None:
             # Ours, with tables dropped under us: create the missing ones again.
             with self.engine.begin() as conn:
@@ -173,10 +181,13 @@ class DatabaseSink:
         column values are accepted too). ``replay``: it may have been written before (a
         spooled batch whose first commit's outcome was unknown), so ids already present
         are skipped before anything is counted in the rollups."""
+        if self.file_replaced():
+            raise FileReplacedError(f"the SQLite file {self._path} was deleted or replaced")
+        if not self._schema_ready:
+            # Creating the schema runs many statements: bounded too, but by its own limit.
+            with self._watchdog.armed(max(self.timeout_s, SCHEMA_TIMEOUT_S)):
+                self.ensure_schema()
         with self._watchdog.armed(self.timeout_s):
-            if self.file_replaced():
-                raise FileReplacedError(f"the SQLite file {self._path} was deleted or replaced")
-            self.ensure_schema()
             rows = as_wire_batch(batch)
             try:
                 n = self._write(rows, skip_present=replay)
