@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import String, bindparam, exists, func, or_, select, tuple_, type_coerce
@@ -14,20 +14,26 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from studio_analytics.analytics.errors import error_signature
 from studio_analytics.analytics.results import (
+    ExecutionCount,
     ExecutionFilter,
     ExecutionPage,
     ExecutionRow,
     PageCursor,
     TimeRange,
 )
-from studio_analytics.analytics.rollup_sources import cached_statement
+from studio_analytics.analytics.rollup_sources import cached_statement, combined, split_range, zsum
 from studio_analytics.analytics.sql import status_in
 from studio_analytics.db.models import STATUS_ALIASES, Status, normalize_status
 from studio_analytics.db.models import AgentExecutionMetrics as AEM
 from studio_analytics.db.models import ToolUsageMetrics as TUM
+from studio_analytics.db.rollup_models import AgentHourlyRollup
 from studio_analytics.db.types import uuid_from_int
 
 SORTS = ("start_time", "duration_ms")
+#: A filtered count stops after this many rows ("≥ 10,000"): it must answer in bounded time.
+COUNT_CAP = 10_000
+#: Larger than any row id: a cursor at (time, LAST_ID) starts a descending page *at* ``time``.
+LAST_ID = 2**62
 #: The ESCAPE character of every LIKE built from user text (same on SQLite and PostgreSQL).
 LIKE_ESCAPE = "\\"
 _PLACEHOLDER = re.compile(r"<(?:n|id|hex|url)>|'<v>'|\"<v>\"")
@@ -106,6 +112,8 @@ def _page_params(tr: TimeRange, f: ExecutionFilter, after: PageCursor | None) ->
 
 
 _STATUS_NAMES = {raw: status.value for raw, status in STATUS_ALIASES.items()}
+
+
 def _uuid(value: Any) -> uuid.UUID:
     """A stored id as a UUID: PostgreSQL's driver gives one, SQLite 32 hex digits."""
     return value if isinstance(value, uuid.UUID) else uuid_from_int(int(value, 16))
@@ -141,9 +149,94 @@ def list_executions(conn: Connection, tr: TimeRange, *, filters: ExecutionFilter
             execution_id=_uuid(r.execution_id), agent_name=r.agent_name, start_time=r.start_time,
             duration_ms=r.duration_ms, status=status_name(r.status) or normalize_status(r.status).value,
             tool_count=int(r.tool_count or 0), tokens_used=r.tokens_used, session_id=r.session_id,
-            user_id=r.user_id, error_message=r.error,
+            user_id=r.user_id, error_message=r.error, row_id=r.id,
         )
         for r in rows
         if not f.error_signature or error_signature(r.error) == f.error_signature
     ]
     return ExecutionPage(rows=tuple(out), next_cursor=cursor)
+
+
+def cursor_at(when: datetime) -> PageCursor:
+    """The newest-first keyset position just after ``when``: a page from it starts with
+    the newest row whose start_time is at or before ``when`` ("go to time")."""
+    return PageCursor(sort_value=when, row_id=LAST_ID)
+
+
+def list_oldest_executions(conn: Connection, tr: TimeRange, *,
+                           filters: ExecutionFilter = ExecutionFilter(),  # noqa: B008
+                           limit: int = 200) -> ExecutionPage:
+    """The ``limit`` oldest executions of the range, newest first (the list's End key).
+    Read ascending from the range's start, so the index seeks instead of walking the range."""
+    page = list_executions(conn, tr, filters=filters, sort="start_time", descending=False, limit=limit)
+    return ExecutionPage(rows=tuple(reversed(page.rows)), next_cursor=None)
+
+
+def list_newer_executions(conn: Connection, tr: TimeRange, newest: PageCursor, *,
+                          filters: ExecutionFilter = ExecutionFilter(),  # noqa: B008
+                          limit: int = 2_000) -> ExecutionPage | None:
+    """Rows after ``newest`` (start_time, id) in the range, newest first: what a live list
+    prepends on refresh. None when more than ``limit`` arrived: reload instead."""
+    page = list_executions(conn, tr, filters=filters, sort="start_time", descending=False, after=newest,
+                           limit=limit)
+    if page.next_cursor is not None:
+        return None
+    return ExecutionPage(rows=tuple(reversed(page.rows)), next_cursor=None)
+
+
+def _rollup_count_statement(split: Any, by_agent: bool) -> Any:
+    R = AgentHourlyRollup
+
+    def raw(where: ColumnElement[bool]) -> Any:
+        conds = [where]
+        if by_agent:
+            conds.append(AEM.agent_name == bindparam("f_agent"))
+        return select(func.count().label("n")).where(*conds)
+
+    rolled = select(R.executions.label("n"))
+    if by_agent:
+        rolled = rolled.where(R.agent_name == bindparam("f_agent"))
+    u = combined(split, raw, AEM.start_time, rolled, R.hour)
+    return select(zsum(u.c.n))
+
+
+def _rollup_count(conn: Connection, tr: TimeRange, agent_name: str | None) -> int:
+    """Executions of the range (of one agent) from whole hours of rollups plus the raw
+    rows of the partial edge hours: exact, and as fast for 30 days as for one hour."""
+    split = split_range(conn, tr)
+    stmt = cached_statement(("count", conn.dialect.name, split.shape, agent_name is not None),
+                            lambda: _rollup_count_statement(split, agent_name is not None))
+    return int(conn.execute(stmt, {**split.params(), "f_agent": agent_name}).scalar() or 0)
+
+
+def _only_agent(f: ExecutionFilter) -> bool:
+    return f == ExecutionFilter(agent_name=f.agent_name)
+
+
+def count_executions(conn: Connection, tr: TimeRange, *,
+                     filters: ExecutionFilter = ExecutionFilter(),  # noqa: B008
+                     cap: int = COUNT_CAP) -> ExecutionCount:
+    """The range's executions (exact, from rollups) and how many match ``filters``:
+    exact from rollups when unfiltered or filtered by agent only, otherwise counted
+    from raw rows up to ``cap`` (a ``LIMIT cap + 1`` subquery, so a broad filter over
+    millions of rows still answers quickly) and ``capped`` beyond it."""
+    total = _rollup_count(conn, tr, None)
+    f = filters
+    if f == ExecutionFilter():
+        return ExecutionCount(range_total=total, matching=total)
+    if _only_agent(f):
+        return ExecutionCount(range_total=total, matching=_rollup_count(conn, tr, f.agent_name))
+    if f.error_signature:
+        # The signature is checked exactly in Python per row (see list_executions): count
+        # the pages' rows, still bounded by the cap.
+        n, cursor = 0, None
+        while n <= cap:
+            page = list_executions(conn, tr, filters=f, after=cursor, limit=1_000)
+            n += len(page.rows)
+            cursor = page.next_cursor
+            if cursor is None:
+                return ExecutionCount(range_total=total, matching=n)
+        return ExecutionCount(range_total=total, matching=cap, capped=True)
+    inner = select(AEM.id).where(*execution_where(f)).limit(cap + 1).subquery()
+    n = int(conn.execute(select(func.count()).select_from(inner), execution_params(tr, f)).scalar() or 0)
+    return ExecutionCount(range_total=total, matching=min(n, cap), capped=n > cap)

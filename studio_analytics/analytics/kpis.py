@@ -28,6 +28,10 @@ from studio_analytics.db.models import AgentExecutionMetrics as AEM
 from studio_analytics.db.models import SessionMetrics
 from studio_analytics.db.rollup_models import AgentHourlyRollup
 
+#: Below this many executions in the previous period the window shows no change: against
+#: an almost empty week every figure moves by "685x", which says nothing.
+MIN_RUNS_TO_COMPARE = 20
+
 
 def period_totals(conn: Connection, tr: TimeRange) -> tuple[int, int, int, int, int, float | None, int]:
     """Executions, successes, failures, timeouts, finished, mean duration and active
@@ -86,4 +90,5 @@ def summary_kpis(conn: Connection, tr: TimeRange) -> SummaryKpis:
         success_rate=KpiValue(*kpi(3)),
         total_executions=now[0],
         total_failures=now[2] + now[3],
+        previous_executions=before[0],
     )

@@ -51,6 +51,8 @@ class SummaryKpis:
     success_rate: KpiValue
     total_executions: int
     total_failures: int
+    #: executions of the previous period: below MIN_RUNS_TO_COMPARE the changes are noise
+    previous_executions: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +182,7 @@ class SessionRow:
     average_response_time_ms: float | None
     total_tokens_used: int
     is_active: bool
+    row_id: int | None = None  # the keyset tie-breaker: where the next page starts
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +228,7 @@ class ExecutionRow:
     session_id: str | None
     user_id: str | None
     error_message: str | None  # first 200 characters
+    row_id: int | None = None  # the keyset tie-breaker: where a live list resumes
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +306,8 @@ class Health:
     newest_row_time: datetime | None
     message: str = ""
     hint: str = ""
+    #: the range ``row_counts`` cover; None: whole tables
+    counts_range: TimeRange | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,3 +326,21 @@ class DashboardSnapshot:
     errors: ErrorAnalysis | None = None
     sessions: SessionActivity | None = None
     health: Health | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionCount:
+    """How many executions the range holds and how many match the filters.
+
+    ``matching`` is exact unless ``capped``: then at least ``matching`` rows match
+    (a filtered count stops early so it answers in bounded time)."""
+
+    range_total: int
+    matching: int
+    capped: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPage:
+    rows: tuple[SessionRow, ...]
+    next_cursor: PageCursor | None  # None when this is the last page

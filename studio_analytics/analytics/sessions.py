@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select, tuple_
 from sqlalchemy.engine import Connection
 
-from studio_analytics.analytics.results import SessionActivity, SessionRow, TimeRange
+from studio_analytics.analytics.results import (
+    PageCursor,
+    SessionActivity,
+    SessionPage,
+    SessionRow,
+    TimeRange,
+)
 from studio_analytics.analytics.sql import bucket_epoch, in_range, rate
 from studio_analytics.analytics.timerange import BUCKET_SECONDS, bucket_starts
 from studio_analytics.db.models import SessionMetrics as SM
@@ -38,9 +46,10 @@ def session_activity(conn: Connection, tr: TimeRange, *, sort: str = "start_time
     for b, n in conn.execute(select(bucket, func.count()).where(where).group_by(bucket)):
         if int(b) in index:
             started[index[int(b)]] = n
-    column = getattr(SM, sort)
-    order = column.desc() if descending else column.asc()
-    recent = conn.execute(select(SM).where(where).order_by(order.nulls_last(), SM.id.desc()).limit(limit)).mappings()
+    # The order of list_sessions, so ``recent`` is its first page and the window pages on from it.
+    key = _session_key(sort)
+    order = (key.desc(), SM.id.desc()) if descending else (key.asc(), SM.id.asc())
+    recent = conn.execute(select(SM).where(where).order_by(*order).limit(limit)).mappings()
     return SessionActivity(
         active_sessions=int(active), total_sessions=int(total),
         avg_duration_ms=None if avg_ms is None else float(avg_ms),
@@ -60,7 +69,61 @@ def session_row(r: object) -> SessionRow:
         unique_agents_count=int(m["unique_agents_count"] or 0),  # type: ignore[index]
         average_response_time_ms=m["average_response_time_ms"],  # type: ignore[index]
         total_tokens_used=int(m["total_tokens_used"] or 0), is_active=bool(m["is_active"]),  # type: ignore[index]
+        row_id=m["id"],  # type: ignore[index]
     )
+
+
+#: What a NULL sorts as in a keyset page: a keyset cannot compare with NULL, so NULLs
+#: become a value below every real one (last when descending, as in the capped list).
+_NULL_KEY: dict[str, Any] = {"user_id": "", "duration_ms": -1.0, "average_response_time_ms": -1.0,
+                             # shown as 0 (session_row), so sorted as 0
+                             "total_queries": 0, "successful_queries": 0, "failed_queries": 0,
+                             "unique_agents_count": 0, "total_tokens_used": 0}
+
+
+def _session_key(sort: str) -> Any:
+    column = getattr(SM, sort)
+    if sort == "end_time":
+        return func.coalesce(SM.end_time, SM.start_time)  # still open: as if it ended when it began
+    if sort in _NULL_KEY:
+        return func.coalesce(column, literal(_NULL_KEY[sort]))
+    return column
+
+
+def list_sessions(conn: Connection, tr: TimeRange, *, sort: str = "start_time", descending: bool = True,
+                  after: PageCursor | None = None, limit: int = 200) -> SessionPage:
+    """One keyset page of the sessions that started in ``tr`` (no OFFSET at any depth):
+    rows after ``after`` in (sort key, id) order, and the cursor of the next page."""
+    if sort not in SESSION_SORTS:
+        raise ValueError(f"cannot sort sessions by {sort!r}")
+    key = _session_key(sort)
+    where = [in_range(SM.start_time, tr)]
+    if after is not None:
+        position, cursor = tuple_(key, SM.id), tuple_(literal(after.sort_value, type_=key.type), literal(after.row_id))
+        where.append(position < cursor if descending else position > cursor)
+    order = (key.desc(), SM.id.desc()) if descending else (key.asc(), SM.id.asc())
+    rows = conn.execute(select(SM, key.label("k")).where(*where).order_by(*order).limit(limit + 1)).mappings().all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = PageCursor(sort_value=rows[-1]["k"], row_id=rows[-1]["id"]) if more and rows else None
+    return SessionPage(rows=tuple(session_row(r) for r in rows), next_cursor=next_cursor)
+
+
+def session_cursor(row: SessionRow, sort: str) -> PageCursor:
+    """The keyset position of ``row`` in a list sorted by ``sort`` (see :func:`list_sessions`)."""
+    if row.row_id is None:
+        raise ValueError("a session row without its id cannot start a page")
+    if sort == "end_time":
+        value: Any = row.end_time or row.start_time
+    else:
+        value = getattr(row, sort)
+        if value is None:
+            value = _NULL_KEY.get(sort)
+    return PageCursor(sort_value=value, row_id=row.row_id)
+
+
+def count_sessions(conn: Connection, tr: TimeRange) -> int:
+    return int(conn.execute(select(func.count()).select_from(SM).where(in_range(SM.start_time, tr))).scalar() or 0)
 
 
 def _int() -> object:

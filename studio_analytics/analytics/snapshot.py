@@ -9,8 +9,9 @@ from sqlalchemy.engine import Connection
 
 from studio_analytics.analytics.agents import agent_usage
 from studio_analytics.analytics.errors import error_analysis
+from studio_analytics.analytics.health import connection_health
 from studio_analytics.analytics.kpis import summary_kpis
-from studio_analytics.analytics.results import DashboardSnapshot, TimeRange
+from studio_analytics.analytics.results import DashboardSnapshot, Health, TimeRange
 from studio_analytics.analytics.series import time_series
 from studio_analytics.analytics.sessions import session_activity
 from studio_analytics.analytics.tools import tool_usage
@@ -21,7 +22,8 @@ def dashboard_snapshot(conn: Connection, tr: TimeRange, *, generation: int,
                        tabs: frozenset[str] = frozenset({"overview"}),
                        agent_sort: tuple[str, bool] = ("executions", True),
                        tool_sort: tuple[str, bool] = ("calls", True),
-                       sorts: dict[str, tuple[str, bool]] | None = None) -> DashboardSnapshot:
+                       sorts: dict[str, tuple[str, bool]] | None = None,
+                       health: Health | None = None) -> DashboardSnapshot:
     """KPIs, series, agents and tools always (the overview needs them); workflows,
     errors and sessions only when their tab is in ``tabs``."""
     started = time.perf_counter()
@@ -44,5 +46,22 @@ def dashboard_snapshot(conn: Connection, tr: TimeRange, *, generation: int,
         generation=generation, time_range=tr, taken_at=datetime.now(UTC),
         query_ms=(time.perf_counter() - started) * 1000,
         kpis=kpis, series=series, agents=agents, tools=tools,
-        workflows=workflows, errors=errors, sessions=sessions,
+        workflows=workflows, errors=errors, sessions=sessions, health=health,
     )
+
+
+def read_dashboard(conn: Connection, url: str, tr: TimeRange, *, generation: int,
+                   tabs: frozenset[str] = frozenset({"overview"}),
+                   agent_sort: tuple[str, bool] = ("executions", True),
+                   tool_sort: tuple[str, bool] = ("calls", True),
+                   sorts: dict[str, tuple[str, bool]] | None = None) -> tuple[Health, DashboardSnapshot | None]:
+    """Health (with the range's row counts) and the snapshot, from one read.
+
+    Run it inside :func:`studio_analytics.db.engine.read_transaction`: every figure of
+    a refresh then comes from the same committed state, so the status bar, the KPIs,
+    the series and the doughnut agree even while trackers write."""
+    health = connection_health(conn, url, tr)
+    if not health.ok:
+        return health, None
+    return health, dashboard_snapshot(conn, tr, generation=generation, tabs=tabs, agent_sort=agent_sort,
+                                      tool_sort=tool_sort, sorts=sorts, health=health)

@@ -23,13 +23,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser("demo", help="write realistic demo data through the tracker")
     add_db_argument(p)
-    p.add_argument("--executions", type=count, default=5_000, help="agent runs to write (default 5000)")
-    p.add_argument("--days", type=days, default=7.0, help="spread them over the last N days (default 7)")
+    p.add_argument("--executions", type=count, default=None,
+                   help=f"agent runs to write (default {DEFAULT_EXECUTIONS}; with --live on a database that "
+                        "has executions already, none)")
+    p.add_argument("--days", type=days, default=DEFAULT_DAYS,
+                   help=f"spread them over the last N days (default {DEFAULT_DAYS:g}: two 7-day periods, so "
+                        "the window's first view has a previous period to compare with)")
     p.add_argument("--seed", type=int, default=None, help="make the data reproducible")
     p.add_argument("--if-empty", action="store_true", help="do nothing if the database already has executions")
     p.add_argument("--live", action="store_true", help="then keep writing a few runs per second until Ctrl-C")
     p.add_argument("--rate", type=rate, default=3.0, help="runs per second with --live (default 3, at most 1000)")
     p.set_defaults(func=cmd_demo)
+
+
+DEFAULT_EXECUTIONS = 5_000
+DEFAULT_DAYS = 14.0
 
 
 def rate(text: str) -> float:
@@ -79,10 +87,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if args.if_empty and (n := existing_executions(url)):
             print(f"{safe_url(url)} already has {n:,} executions; no demo data written")
             return 0
-        if args.executions > 0:
-            print(f"writing ~{args.executions:,} demo executions over {args.days:g} days to {safe_url(url)} …",
+        executions = args.executions
+        if executions is None:
+            # `demo --live` on a seeded database goes live; it does not add another history.
+            executions = 0 if args.live and existing_executions(url) else DEFAULT_EXECUTIONS
+        if executions > 0:
+            print(f"writing ~{executions:,} demo executions over {args.days:g} days to {safe_url(url)} …",
                   file=sys.stderr)
-            line, complete = backfill_outcome(backfill(url, executions=args.executions, days=args.days,
+            line, complete = backfill_outcome(backfill(url, executions=executions, days=args.days,
                                                        seed=args.seed))
             print(line, file=sys.stdout if complete else sys.stderr)
             if not complete:

@@ -14,11 +14,13 @@ from __future__ import annotations
 import math
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, exc, make_url
-from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine import URL, Connection, Engine
 
 from studio_analytics.db.errors import (
     AuthenticationError,
@@ -113,6 +115,37 @@ def dispose_engines() -> None:
         for engine in _cache.values():
             engine.dispose()
         _cache.clear()
+
+
+def dispose_engine(url: str | URL, *, read_only: bool = False) -> None:
+    """Close and forget the cached engine of one URL (a SQLite file that was moved:
+    its pooled connections still read the old file through their open handles)."""
+    key = (normalize_url(url).render_as_string(hide_password=False), read_only)
+    with _cache_lock:
+        engine = _cache.pop(key, None)
+    if engine is not None:
+        engine.dispose()
+
+
+@contextmanager
+def read_transaction(conn: Connection) -> Iterator[Connection]:
+    """One consistent read: every SELECT inside sees the same committed state.
+
+    PostgreSQL: REPEATABLE READ, READ ONLY (READ COMMITTED gives each statement its own
+    snapshot). SQLite: an explicit BEGIN, because pysqlite opens no transaction for
+    SELECTs, so each would read its own WAL snapshot. Always ends in a rollback: it
+    never writes."""
+    if conn.in_transaction():
+        conn.rollback()
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.execution_options(isolation_level="REPEATABLE READ")
+        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+    try:
+        yield conn
+    finally:
+        conn.rollback()
 
 
 def _sqlite_engine(url: URL, *, read_only: bool, busy_timeout_ms: int, **kwargs: Any) -> Engine:

@@ -25,6 +25,11 @@ from studio_analytics.demo.scenario import (
 )
 
 MS = 1_000_000  # ns
+#: A session stops starting queries this close to the deadline, so the clamp at the
+#: deadline (DemoWriter._wait) only ever shortens the last run's tail.
+SESSION_TAIL_NS = 5 * 60 * 1_000_000_000
+#: live mode lays each run out to end by now: its simulated start is this far back
+LIVE_LEAD_NS = 20 * 1_000_000_000
 
 
 class VirtualClock:
@@ -71,6 +76,10 @@ class DemoWriter:
         self.clock = clock
         self.incident = incident  # [start_ns, end_ns): latency x4, failures x6
         self.executions = 0
+        #: the clock never passes this (the moment the demo started): no row may start
+        #: or end after "now", or a report run right after the demo would miss it
+        self.deadline_ns: int | None = None
+        self.tail_ns = SESSION_TAIL_NS
 
     def _now(self) -> int:
         return self.clock.ns if self.clock else time.time_ns()
@@ -81,6 +90,8 @@ class DemoWriter:
     def _wait(self, ms: float) -> None:
         if self.clock is not None:
             self.clock.advance_ms(ms)
+            if self.deadline_ns is not None and self.clock.ns > self.deadline_ns:
+                self.clock.ns = self.deadline_ns
         else:
             time.sleep(min(ms, 3000) / 1000)
 
@@ -162,7 +173,9 @@ class DemoWriter:
                                    ip_address=f"10.{r.randint(0, 20)}.{r.randint(0, 255)}.{r.randint(1, 254)}"):
             workflow = r.random() < 0.2
             ran = int(workflow)
-            for _ in range(queries):
+            for done in range(queries):
+                if done and self.deadline_ns is not None and self._now() >= self.deadline_ns - self.tail_ns:
+                    break  # a session that would run past "now" ends early instead
                 if workflow:
                     kind = r.choice(list(WORKFLOWS))
                     names = WORKFLOWS[kind]
@@ -193,12 +206,14 @@ def backfill(db_url: str, *, executions: int, days: float, seed: int | None = No
     clock = VirtualClock(start_ns)
     incident_start = start_ns + int((days * 0.7) * 86_400e9)
     writer = DemoWriter(rng, clock, (incident_start, incident_start + int(3 * 3600e9)))
+    writer.deadline_ns = end_ns
+    writer.tail_ns = min(SESSION_TAIL_NS, (end_ns - start_ns) // 4)
     tracker.configure(db_url=db_url, clock=clock, batch_size=5_000)
     users = [f"user-{i:03d}" for i in range(1, 41)]
     sessions = workflows = 0
     # Sessions start at times drawn with a daily rhythm (busier in working hours, UTC).
     while writer.executions < executions:
-        at = rng.uniform(start_ns, end_ns)
+        at = rng.uniform(start_ns, end_ns - writer.tail_ns)
         hour = (at / 3600e9) % 24
         if rng.random() > 0.35 + 0.65 * math.exp(-((hour - 14) ** 2) / 18):
             continue
@@ -228,7 +243,10 @@ def live(db_url: str, *, per_second: float = 3.0, seed: int | None = None,
     users = [f"user-{i:03d}" for i in range(1, 41)]
     try:
         while not should_stop():
-            clock.ns = time.time_ns()
+            # The run's simulated steps are laid out from a little before now and
+            # clamped at now: the window sees it at once, and no time is in the future.
+            writer.deadline_ns = time.time_ns()
+            clock.ns = writer.deadline_ns - LIVE_LEAD_NS
             agent = rng.choices(AGENTS, weights=[a.weight for a in AGENTS])[0]
             writer.run_agent(agent, f"live-{rng.randint(1, 12)}", rng.choice(users))
             tracker.flush(5)

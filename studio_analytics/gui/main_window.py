@@ -30,27 +30,27 @@ from studio_analytics.gui.charts.time_chart import CountChart, ErrorRateChart, T
 from studio_analytics.gui.dialogs.connection_dialog import ConnectionDialog
 from studio_analytics.gui.dialogs.execution_detail_dialog import ExecutionDetailDialog
 from studio_analytics.gui.dialogs.export_dialog import (
+    DISPLAY_CAPS,
     ExportController,
     ExportFileDialog,
+    full_result_query,
     series_rows,
 )
 from studio_analytics.gui.dialogs.session_detail_dialog import SessionDetailDialog
 from studio_analytics.gui.models.agent_table_model import AgentTableModel
-from studio_analytics.gui.models.more_table_models import (
-    ErrorTableModel,
-    SessionTableModel,
-    WorkflowTableModel,
-)
+from studio_analytics.gui.models.more_table_models import ErrorTableModel, WorkflowTableModel
 from studio_analytics.gui.models.tool_table_model import ToolTableModel
 from studio_analytics.gui.views.banner import Banner
-from studio_analytics.gui.views.database_view import DatabaseView
+from studio_analytics.gui.views.database_view import DatabaseView, database_title
 from studio_analytics.gui.views.executions_view import ExecutionsView
 from studio_analytics.gui.views.overview_view import OverviewView
+from studio_analytics.gui.views.sessions_view import SessionsView
 from studio_analytics.gui.views.usage_view import UsageView
 from studio_analytics.gui.workers.poll_worker import PollRequest, PollResult, PollThread
 
 DEFAULT_REFRESH_MS = 30_000
 MAX_BACKOFF_MS = 60_000
+LIVE_INTERVAL_S = 2
 RANGES = ("24h", "7d", "30d")
 TABS = ("overview", "agents", "tools", "workflows", "errors", "sessions", "executions", "database")
 
@@ -62,7 +62,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         follow_palette()
         self.url = url
-        self.setWindowTitle("studio-analytics")
+        self.setWindowTitle(f"studio-analytics — {database_title(url)}")
         self._generation = 0
         self._refresh_ms = refresh_ms
         self._failures = 0
@@ -86,9 +86,10 @@ class MainWindow(QMainWindow):
         self.auto_refresh.setChecked(True)
         self.auto_refresh.toggled.connect(self._auto_refresh_toggled)
         self.interval = QSpinBox()
-        self.interval.setRange(5, 3600)
+        # 2 s is "live": an unchanged SQLite file costs one PRAGMA per poll (poll_worker).
+        self.interval.setRange(LIVE_INTERVAL_S, 3600)
         self.interval.setSuffix(" s")
-        self.interval.setValue(max(5, refresh_ms // 1000))
+        self.interval.setValue(max(LIVE_INTERVAL_S, refresh_ms // 1000))
         self.interval.valueChanged.connect(self._interval_changed)
         toolbar = QToolBar("Main")
         toolbar.setObjectName("MainToolbar")
@@ -119,9 +120,13 @@ class MainWindow(QMainWindow):
                                lambda rows: ([r.tool_name for r in rows], [r.calls for r in rows]))
         self.workflows = UsageView(WorkflowTableModel(), TrendChart())
         self.errors = UsageView(ErrorTableModel(), ErrorRateChart())
-        self.sessions = UsageView(SessionTableModel(), CountChart("Sessions started", "sessions"), sort_column=2)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(2)
+        for tab, usage in (("agents", self.agents), ("tools", self.tools), ("workflows", self.workflows),
+                           ("errors", self.errors)):
+            usage.cap = DISPLAY_CAPS[tab]
+        self.sessions = SessionsView(self.pool, CountChart("Sessions started", "sessions"))
+        self.sessions.set_database(url)
         self.executions = ExecutionsView(self.pool)
         self.executions.set_time_range(self.current_time_range())
         self.executions.set_database(url)
@@ -196,6 +201,8 @@ class MainWindow(QMainWindow):
     def refresh(self) -> None:
         self._generation += 1
         tr = self.current_time_range()
+        # A preset is relative to now: each refresh moves the lists' range too (a custom one stays).
+        self.executions.set_time_range(tr)
         self.poller.poll_requested.emit(PollRequest(
             self._generation, self.url, "7d" if self.range_preset == "custom" else self.range_preset,
             self._agent_sort, self._tool_sort, tab=self.current_tab,
@@ -219,12 +226,25 @@ class MainWindow(QMainWindow):
     def set_database(self, url: str) -> None:
         """Point the window at another database; the old figures go, the new ones load."""
         self.url = url
+        self.setWindowTitle(f"studio-analytics — {database_title(url)}")
         self.last_health = None
         self.last_snapshot = None
         self._failures = 0
         self.banner.hide()
+        self._clear_figures()
+        self.statusBar().showMessage("Connecting…")
+        self.sessions.set_database(url)
         self.executions.set_database(url)
         self.refresh()
+
+    def _clear_figures(self, message: str = "Loading…") -> None:
+        """The previous database's figures go before the new one answers (or fails)."""
+        self.overview.clear(message)
+        self.database.clear()
+        for view in (self.agents, self.tools, self.workflows, self.errors):
+            view.model.set_rows(())
+            view.chart.clear_data(message)  # type: ignore[attr-defined]
+        self.sessions.chart.clear_data(message)  # type: ignore[attr-defined]  (its pages: its own set_database)
 
     def export_current_view(self, path: str | None = None, *, escape_formulas: bool = True) -> None:
         """CSV of the visible view's full result (the executions list: every matching row).
@@ -241,6 +261,15 @@ class MainWindow(QMainWindow):
                                             escape_formulas=escape_formulas)
             return
         snap = self.last_snapshot
+        if tab == "sessions" and snap is not None:
+            self.exporter.stream_table(self.url, "sessions", self.sessions.latest_range or snap.time_range, path,
+                                       escape_formulas=escape_formulas)
+            return
+        if tab in DISPLAY_CAPS and snap is not None:  # the full result, not the capped rows on screen
+            sort = {"agents": self._agent_sort, "tools": self._tool_sort}.get(tab) or self._sorts.get(tab)
+            self.exporter.export_query(self.url, full_result_query(tab, snap.time_range, sort), path,
+                                       escape_formulas=escape_formulas)
+            return
         rows: list[Any] = []
         if tab == "database":
             rows = [] if self.last_health is None else [self.last_health]
@@ -260,6 +289,11 @@ class MainWindow(QMainWindow):
             action.setVisible(self.range_preset == "custom")
         self.executions.set_time_range(self.current_time_range())
         self.refresh()
+
+    def jump_executions_to(self, when: datetime) -> None:
+        """The Executions tab, its list starting at ``when`` (e.g. a click on a chart's hour)."""
+        self.show_tab("executions")
+        self.executions.go_to_time(when)
 
     def show_executions(self, f: ExecutionFilter) -> None:
         self.executions.set_filter(f)
@@ -306,6 +340,14 @@ class MainWindow(QMainWindow):
     def _on_result(self, result: PollResult) -> None:
         if result.generation != self._generation:
             return  # a newer request is on its way
+        if result.unchanged and result.snapshot is self.last_snapshot is not None:
+            # Nothing new in the database, and the figures on screen are that snapshot's
+            # (a stale reply may have been dropped in between: then it is drawn below).
+            self.statusBar().showMessage(f"connected · no changes · checked {datetime.now().astimezone():%H:%M:%S %Z}")
+            if self.auto_refresh.isChecked():
+                self.timer.start(self._refresh_ms)
+            self.refresh_finished.emit(result.health)
+            return
         health = result.health
         self.database.show_health(health)
         if health.ok:
@@ -323,12 +365,16 @@ class MainWindow(QMainWindow):
             self.banner.show_problem(health.message, health.hint)
             # The last data stays visible, greyed, until the database answers again.
             self.tabs.setEnabled(self.last_health is None)
+            if self.last_snapshot is None:  # nothing to keep: not "Loading…" forever
+                self._clear_figures("No data")
             delay = min(1000 * 2 ** min(self._failures - 1, 6), MAX_BACKOFF_MS)
-        now = datetime.now().strftime("%H:%M:%S")
-        parts = ["connected" if health.ok else "disconnected", f"refreshed {now}",
-                 f"queries {result.seconds * 1000:.0f} ms"]
-        if health.ok and health.row_counts:
-            parts.append(f"{health.row_counts.get('agent_execution_metrics', 0):,} executions")
+        if health.ok:
+            parts = ["connected", f"refreshed {datetime.now().astimezone():%H:%M:%S %Z}",
+                     f"queries {result.seconds * 1000:.0f} ms"]
+            if health.row_counts:  # the range's count, from the same read as the figures
+                parts.append(f"{health.row_counts.get('agent_execution_metrics', 0):,} executions in range")
+        else:  # never "refreshed" next to "disconnected": nothing was
+            parts = ["disconnected", f"retrying in {delay / 1000:.0f} s"]
         self.statusBar().showMessage(" · ".join(parts))
         if self.auto_refresh.isChecked() or not health.ok:
             self.timer.start(delay)
@@ -344,9 +390,7 @@ class MainWindow(QMainWindow):
             self.errors.show_rows(snap.errors.groups)
             self.errors.chart.set_series(snap.errors.series)  # type: ignore[attr-defined]
         if snap.sessions is not None:
-            self.sessions.show_rows(snap.sessions.recent)
-            self.sessions.chart.set_counts(snap.sessions.bucket_starts, snap.sessions.sessions_started,  # type: ignore[attr-defined]
-                                           "No sessions started in this range")
+            self.sessions.show_activity(snap.sessions, snap.time_range)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.timer.stop()

@@ -139,7 +139,7 @@ class ProcessSink:
         recheck, self._recheck = self._recheck, False
         return int(self._call(("write", batch, replay, recheck), self.timeout_s + _MARGIN_S))
 
-    def schema_changed(self) -> None:
+    def reset(self) -> None:
         self._recheck = True
 
     def file_replaced(self) -> bool:
@@ -169,7 +169,7 @@ def _serve(fd: int, db_url: str, timeout_s: float) -> None:
             if message[0] == "write":
                 _, batch, replay, recheck = message
                 if recheck:
-                    sink.schema_changed()
+                    sink.reset()
                 reply: tuple[Any, ...] = ("ok", sink.write(batch, replay=replay))
             elif message[0] == "reopen":
                 sink.reopen()

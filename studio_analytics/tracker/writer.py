@@ -34,7 +34,9 @@ from studio_analytics.tracker.settings import TrackerConfig
 from studio_analytics.tracker.spool import Spool
 
 log = logging.getLogger("studio_analytics.tracker")
-_MAX_BACKOFF_S = 30.0
+#: Retries back off from 0.5 s, doubling to this: a database back from an outage is
+#: written to again within seconds.
+_MAX_BACKOFF_S = 10.0
 #: The longest one slice of spool replay runs before live rows get their turn.
 _REPLAY_SLICE_S = 0.25
 #: Share of the exit timeout spent waiting for the writer; the rest saves what is left.
@@ -169,7 +171,7 @@ class BatchWriter:
         self._say_at_exit(deadline)
 
     def _save_at_exit(self, items: list[tuple[str, Any]], deadline: float) -> None:
-        size = max(1, self._batch_size)
+        size = max(1, min(self._batch_size, 500))  # small steps: the deadline is checked between them
         for start in range(0, len(items), size):
             chunk = items[start:start + size]
             if time.monotonic() >= deadline:
@@ -345,7 +347,11 @@ class BatchWriter:
             err = translate_error(error, self.cfg.db_url)
         self.last_error = str(err)
         if self._sink is not None:
-            self._sink.schema_changed()
+            # Connections that lived through the fault are suspect (cut, hung): the
+            # next try opens fresh ones and checks the schema again.
+            self._sink.reset()
+        # flush() no longer waits for a replay that cannot happen before the backoff.
+        self._replay_wanted = False
         self._down_until = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2, _MAX_BACKOFF_S)
         self._spool_has_rows = True
@@ -412,7 +418,7 @@ class BatchWriter:
         slice_end = time.monotonic() + _REPLAY_SLICE_S
         self._retry_deletes()
         try:
-            pending = self._spool.oldest(limit=10, after=self._replay_cursor, skip=frozenset(self._undeleted))
+            pending = self._spool.oldest(limit=50, after=self._replay_cursor, skip=frozenset(self._undeleted))
         except Exception:  # noqa: BLE001 - the spool itself is unreadable now
             self._error("reading the spool")
             self._replay_wanted = False
@@ -425,21 +431,21 @@ class BatchWriter:
             self._replay_wanted = False
             self._spool_has_rows = False
             return False
-        for spool_id, batch in pending:
+        for group in _merged(pending, max(self._batch_size, 2_000)):
             if self._queue and time.monotonic() >= slice_end:
                 return True
+            ids, batch = group
             try:
                 self._sink_ready().write(batch, replay=True)
                 self.counters["replayed"] += _count(batch)
             except Exception as e:  # noqa: BLE001
                 if not is_row_error(e):
                     self._database_away(e)
-                    self._replay_wanted = False
                     return False
                 if not self._isolate(batch, counter="replayed", spooled=True):
-                    self._replay_wanted = False
                     return False
-            self._forget(spool_id)
+            for spool_id in ids:
+                self._forget(spool_id)
             self._backoff = 0.5
         return True
 
@@ -474,6 +480,20 @@ class BatchWriter:
 
 def _count(batch: Batch) -> int:
     return sum(len(rows) for rows in batch.values())
+
+
+def _merged(pending: list[tuple[int, Batch]], rows: int) -> list[tuple[list[int], Batch]]:
+    """Consecutive spooled batches joined into batches of about ``rows`` rows (one
+    transaction each, in their order): outages spool many small batches."""
+    groups: list[tuple[list[int], Batch]] = []
+    for spool_id, batch in pending:
+        if not groups or _count(groups[-1][1]) + _count(batch) > rows:
+            groups.append(([], {}))
+        ids, merged = groups[-1]
+        ids.append(spool_id)
+        for kind, kind_rows in batch.items():
+            merged.setdefault(kind, []).extend(kind_rows)
+    return groups
 
 
 def _group(items: list[tuple[str, Row]]) -> Batch:

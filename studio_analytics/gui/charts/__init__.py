@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pyqtgraph as pg
 from PySide6.QtGui import QGuiApplication
 
@@ -15,3 +17,35 @@ def follow_palette() -> None:
     pg.setConfigOptions(
         background=palette.base().color(), foreground=palette.windowText().color(), antialias=True,
     )
+
+
+def zone_name() -> str:
+    """The zone every time in the window is shown in: the computer's local time, as the
+    tables show it ("CET", "UTC", or an offset where the system has no name)."""
+    return datetime.now().astimezone().strftime("%Z") or datetime.now().astimezone().strftime("UTC%z")
+
+
+def show_message(plot: pg.PlotWidget, text_item: pg.TextItem, text: str) -> None:
+    """No data (loading, empty, failed): a centred text and no axes, grid or legend, so
+    an empty chart never shows ticks of a made-up range ("00.250 00.500")."""
+    item = plot.getPlotItem()
+    for name in ("left", "bottom"):
+        item.hideAxis(name)
+    item.showGrid(x=False, y=False)
+    if item.legend is not None:
+        item.legend.hide()
+    item.vb.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+    text_item.setText(text)
+    text_item.setPos(0.5, 0.5)
+
+
+def show_axes(plot: pg.PlotWidget, text_item: pg.TextItem, *, grid: bool = True) -> None:
+    """Data again: axes (and grid, legend) back, the message gone."""
+    item = plot.getPlotItem()
+    for name in ("left", "bottom"):
+        item.showAxis(name)
+    if grid:
+        item.showGrid(x=True, y=True, alpha=0.2)
+    if item.legend is not None:
+        item.legend.show()
+    text_item.setText("")

@@ -6,9 +6,12 @@ from collections.abc import Sequence
 
 import pyqtgraph as pg
 
+from studio_analytics.gui.charts import show_axes, show_message
+
 
 class HorizontalBarChart(pg.PlotWidget):
-    def __init__(self, title: str, x_label: str, colour: str = "#fb8c00") -> None:
+    def __init__(self, title: str, x_label: str, colour: str = "#fb8c00", *,
+                 empty_message: str | None = None) -> None:
         super().__init__()
         self.setTitle(title)
         self.setLabel("bottom", x_label)
@@ -21,6 +24,12 @@ class HorizontalBarChart(pg.PlotWidget):
         self.addItem(self.empty_text, ignoreBounds=True)
         self.labels: list[str] = []
         self.values: list[float] = []
+        self.empty_message = empty_message or f"No {x_label} in this range"
+        show_message(self, self.empty_text, "Loading…")  # until the first result arrives
+
+    def clear_data(self, message: str = "Loading…") -> None:
+        self.set_bars([], [])
+        show_message(self, self.empty_text, message)
 
     def set_bars(self, labels: Sequence[str], values: Sequence[float]) -> None:
         self.labels, self.values = list(labels), [float(v) for v in values]
@@ -32,11 +41,8 @@ class HorizontalBarChart(pg.PlotWidget):
         metrics = self.fontMetrics()
         axis.setWidth(max([metrics.horizontalAdvance(label) for label in self.labels] or [20]) + 14)
         if labels:
-            self.empty_text.setText("")
+            show_axes(self, self.empty_text, grid=False)
             self.setYRange(-0.6, len(y) - 0.4, padding=0)
             self.setXRange(0, max(self.values) * 1.05 or 1, padding=0)
         else:
-            self.empty_text.setText("No tool calls in this range")
-            self.empty_text.setPos(0.5, 0.5)
-            self.setXRange(0, 1)
-            self.setYRange(0, 1)
+            show_message(self, self.empty_text, self.empty_message)

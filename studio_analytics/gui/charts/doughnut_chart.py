@@ -18,6 +18,8 @@ class DoughnutChart(QWidget):
         self.title = title
         self.max_slices = max_slices
         self.slices: list[tuple[str, float]] = []
+        #: what an empty doughnut says: "Loading…" until the first result arrives
+        self.message = "Loading…"
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def sizeHint(self) -> QSize:
@@ -30,6 +32,12 @@ class DoughnutChart(QWidget):
             rest = sum(v for _, v in pairs[self.max_slices - 1:])
             pairs = pairs[: self.max_slices - 1] + [("other", rest)]
         self.slices = pairs
+        self.message = "No executions in this range"
+        self.update()
+
+    def clear_data(self, message: str = "Loading…") -> None:
+        self.slices = []
+        self.message = message
         self.update()
 
     def paintEvent(self, event: QPaintEvent) -> None:
@@ -44,7 +52,7 @@ class DoughnutChart(QWidget):
         total = sum(v for _, v in self.slices)
         if total <= 0:
             p.setPen(QColor(120, 120, 120))
-            p.drawText(area, Qt.AlignmentFlag.AlignCenter, "No executions in this range")
+            p.drawText(area, Qt.AlignmentFlag.AlignCenter, self.message)
             return
         legend_w = min(area.width() * 0.45, max(fm.horizontalAdvance(f"{n}  100.0%") for n, _ in self.slices) + 28)
         d = max(10.0, min(area.height(), area.width() - legend_w - 12))

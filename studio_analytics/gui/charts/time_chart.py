@@ -6,13 +6,18 @@ import numpy as np
 import pyqtgraph as pg
 
 from studio_analytics.analytics.results import TimeSeries
+from studio_analytics.gui.charts import show_axes, show_message, zone_name
+
+LOADING = "Loading…"
 
 
 class _Chart(pg.PlotWidget):
     def __init__(self, title: str, y_label: str) -> None:
-        super().__init__(axisItems={"bottom": pg.DateAxisItem(utcOffset=0)})
+        # Local time, like the tables; the axis says which zone.
+        super().__init__(axisItems={"bottom": pg.DateAxisItem()})
         self.setTitle(title)
         self.setLabel("left", y_label)
+        self.setLabel("bottom", f"time ({zone_name()})")
         # Room for five-digit values: pyqtgraph drops tick labels wider than the axis.
         self.getAxis("left").setWidth(self.fontMetrics().horizontalAdvance("000000") + 24)
         self.showGrid(x=True, y=True, alpha=0.2)
@@ -20,15 +25,20 @@ class _Chart(pg.PlotWidget):
         self.addLegend(offset=(10, 5))
         self.empty_text = pg.TextItem("", anchor=(0.5, 0.5), color=(120, 120, 120))
         self.getPlotItem().vb.addItem(self.empty_text, ignoreBounds=True)
+        show_message(self, self.empty_text, LOADING)  # until the first result arrives
 
-    def _show_empty(self, empty: bool, x: np.ndarray) -> None:
+    def clear_data(self, message: str = LOADING) -> None:
+        """No figures (a database switch, a first refresh): curves emptied, a message."""
+        for item in self.getPlotItem().listDataItems():
+            item.setData([], [])
+        show_message(self, self.empty_text, message)
+
+    def _show_empty(self, empty: bool, x: np.ndarray, message: str = "No executions in this range") -> None:
         if empty:
-            self.empty_text.setText("No executions in this range")
-            self.empty_text.setPos(float(x.mean()) if len(x) else 0.0, 0.5)
-            self.setYRange(0, 1)
+            show_message(self, self.empty_text, message)
         else:
-            self.empty_text.setText("")
-            self.enableAutoRange(axis="y")
+            show_axes(self, self.empty_text)
+            self.enableAutoRange()
 
 
 class ExecutionsChart(_Chart):
@@ -77,9 +87,7 @@ class ErrorRateChart(_Chart):
         x = s.bucket_starts
         self.failures.setData(x, (s.failures - s.timeouts).astype(float))
         self.timeouts.setData(x, s.timeouts.astype(float))
-        self._show_empty(int(s.failures.sum()) == 0, x)
-        if int(s.failures.sum()) == 0:
-            self.empty_text.setText("No failures in this range")
+        self._show_empty(int(s.failures.sum()) == 0, x, "No failures in this range")
 
 
 class CountChart(_Chart):
@@ -92,9 +100,7 @@ class CountChart(_Chart):
 
     def set_counts(self, x: np.ndarray, y: np.ndarray, empty_text: str) -> None:
         self.curve.setData(x, y.astype(float))
-        self._show_empty(int(y.sum()) == 0, x)
-        if int(y.sum()) == 0:
-            self.empty_text.setText(empty_text)
+        self._show_empty(int(y.sum()) == 0, x, empty_text)
 
 
 PALETTE = ("#1e88e5", "#43a047", "#fb8c00", "#8e24aa", "#e53935", "#00acc1", "#6d4c41", "#3949ab")
@@ -120,6 +126,4 @@ class TrendChart(_Chart):
                 curve.setData([], [])
         total = sum(int(runs.sum()) for _, runs, _ in trends.values())
         x = next(iter(trends.values()))[0] if trends else np.zeros(0)
-        self._show_empty(total == 0, x)
-        if total == 0:
-            self.empty_text.setText("No workflows in this range")
+        self._show_empty(total == 0, x, "No workflows in this range")

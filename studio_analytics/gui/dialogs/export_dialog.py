@@ -8,7 +8,7 @@ text cells a spreadsheet would run as formulas get a leading ``'`` (see
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +17,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtWidgets import QCheckBox, QFileDialog, QGridLayout, QProgressDialog, QWidget
 
+from studio_analytics.analytics import agent_usage, error_analysis, tool_usage, workflow_performance
 from studio_analytics.analytics.results import ExecutionFilter, TimeRange, TimeSeries
 from studio_analytics.db.engine import get_engine, translate_error
 from studio_analytics.export.csv_export import ExportCancelled, stream_table_csv, write_rows_csv
@@ -73,6 +74,33 @@ class ExportFileDialog(QFileDialog):
         return self.selectedFiles()[0], self.escape_formulas.isChecked()
 
 
+#: How many rows each aggregated tab's query returns for the screen (its ``limit`` default).
+DISPLAY_CAPS: dict[str, int] = {
+    "agents": agent_usage.__kwdefaults__["limit"], "tools": tool_usage.__kwdefaults__["limit"],
+    "workflows": workflow_performance.__kwdefaults__["limit"], "errors": error_analysis.__kwdefaults__["limit"],
+}
+#: An export's limit: every group the range holds (a group per agent, tool, workflow type or error).
+EXPORT_LIMIT = 1_000_000
+
+
+def full_result_query(tab: str, tr: TimeRange, sort: tuple[str, bool] | None) -> Callable[[Any], Sequence[Any]]:
+    """The query of an aggregated tab without its display cap, for the export worker."""
+    def run(conn: Any) -> Sequence[Any]:
+        if tab == "agents":
+            field, desc = sort or ("executions", True)
+            return agent_usage(conn, tr, sort=field, descending=desc, limit=EXPORT_LIMIT).rows
+        if tab == "tools":
+            field, desc = sort or ("calls", True)
+            return tool_usage(conn, tr, sort=field, descending=desc, limit=EXPORT_LIMIT).rows
+        if tab == "workflows":
+            field, desc = sort or ("runs", True)
+            return workflow_performance(conn, tr, sort=field, descending=desc, limit=EXPORT_LIMIT).rows
+        field, desc = sort or ("count", True)
+        return error_analysis(conn, tr, sort=field, descending=desc, limit=EXPORT_LIMIT).groups
+
+    return run
+
+
 def file_error_message(path: str, error: OSError) -> str:
     return f"Could not write {path}: {error.strerror or error}"
 
@@ -84,12 +112,13 @@ class ExportSignals(QObject):
 
 
 class StreamExportRunner(QRunnable):
-    """Streams every execution matching the filters; checks ``cancelled`` between batches."""
+    """Streams every row of a table in the range (executions: matching the filters);
+    checks ``cancelled`` between batches."""
 
-    def __init__(self, url: str, tr: TimeRange, filters: ExecutionFilter, path: str, *,
-                 escape_formulas: bool = True) -> None:
+    def __init__(self, url: str, tr: TimeRange, filters: ExecutionFilter | None, path: str, *,
+                 escape_formulas: bool = True, table: str = "executions") -> None:
         super().__init__()
-        self.url, self.tr, self.filters, self.path = url, tr, filters, path
+        self.url, self.tr, self.filters, self.path, self.table = url, tr, filters, path, table
         self.escape_formulas = escape_formulas
         self.cancelled = threading.Event()
         self.signals = ExportSignals()
@@ -101,12 +130,36 @@ class StreamExportRunner(QRunnable):
 
         try:
             with get_engine(self.url, read_only=True).connect() as conn:
-                n = stream_table_csv(conn, "executions", self.tr, self.path, filters=self.filters, progress=progress,
+                n = stream_table_csv(conn, self.table, self.tr, self.path, filters=self.filters, progress=progress,
                                      escape_formulas=self.escape_formulas)
         except ExportCancelled as e:
             self.signals.export_failed.emit(str(e))
             return
         except OSError as e:  # the file, not the database: a full disk is not a "database error"
+            self.signals.export_failed.emit(file_error_message(self.path, e))
+            return
+        except Exception as e:  # noqa: BLE001
+            self.signals.export_failed.emit(translate_error(e, self.url).message)
+            return
+        self.signals.export_finished.emit(self.path, n)
+
+
+class QueryExportRunner(QRunnable):
+    """Runs an aggregate query for its full result (no display cap) and writes its rows:
+    a table on screen may stop at its top 100, its export does not."""
+
+    def __init__(self, url: str, query: Callable[[Any], Sequence[Any]], path: str, *,
+                 escape_formulas: bool = True) -> None:
+        super().__init__()
+        self.url, self.query, self.path, self.escape_formulas = url, query, path, escape_formulas
+        self.signals = ExportSignals()
+
+    def run(self) -> None:
+        try:
+            with get_engine(self.url, read_only=True).connect() as conn:
+                rows = self.query(conn)
+            n = write_rows_csv(self.path, rows, escape_formulas=self.escape_formulas)
+        except OSError as e:
             self.signals.export_failed.emit(file_error_message(self.path, e))
             return
         except Exception as e:  # noqa: BLE001
@@ -127,6 +180,7 @@ class ExportController(QObject):
         self.pool = pool
         self.parent_widget = parent
         self.runner: StreamExportRunner | None = None
+        self.query_runner: QueryExportRunner | None = None
         self.progress: QProgressDialog | None = None
 
     def write_rows(self, path: str, rows: Sequence[Any], *, escape_formulas: bool = True) -> None:
@@ -139,8 +193,21 @@ class ExportController(QObject):
 
     def stream_executions(self, url: str, tr: TimeRange, filters: ExecutionFilter, path: str, *,
                           escape_formulas: bool = True) -> StreamExportRunner:
-        runner = StreamExportRunner(url, tr, filters, path, escape_formulas=escape_formulas)
-        dialog = QProgressDialog(f"Exporting executions to {Path(path).name}…", "Cancel", 0, 0, self.parent_widget)
+        return self.stream_table(url, "executions", tr, path, filters=filters, escape_formulas=escape_formulas)
+
+    def export_query(self, url: str, query: Callable[[Any], Sequence[Any]], path: str, *,
+                     escape_formulas: bool = True) -> QueryExportRunner:
+        runner = QueryExportRunner(url, query, path, escape_formulas=escape_formulas)
+        runner.signals.export_finished.connect(self.export_finished)
+        runner.signals.export_failed.connect(self.export_failed)
+        self.query_runner = runner
+        self.pool.start(runner)
+        return runner
+
+    def stream_table(self, url: str, table: str, tr: TimeRange, path: str, *, filters: ExecutionFilter | None = None,
+                     escape_formulas: bool = True) -> StreamExportRunner:
+        runner = StreamExportRunner(url, tr, filters, path, escape_formulas=escape_formulas, table=table)
+        dialog = QProgressDialog(f"Exporting {table} to {Path(path).name}…", "Cancel", 0, 0, self.parent_widget)
         dialog.setMinimumDuration(300)
         dialog.canceled.connect(runner.cancelled.set)
         runner.signals.progressed.connect(lambda done, total: (dialog.setMaximum(total), dialog.setValue(done)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from studio_analytics.gui.models.execution_list_model import PagedRowTableModel
 from studio_analytics.gui.models.row_table_model import Column, RowTableModel, count, ms, pct, when
 
 
@@ -46,7 +47,9 @@ class ErrorTableModel(RowTableModel):
     )
 
 
-class SessionTableModel(RowTableModel):
+class SessionTableModel(PagedRowTableModel):
+    """Every session of the range, a keyset page at a time (see SessionsView)."""
+
     COLUMNS = (
         Column("Session", "session_id", str, numeric=False),
         Column("User", "user_id", _text, numeric=False),

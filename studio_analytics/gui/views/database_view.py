@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from PySide6.QtWidgets import QFormLayout, QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget
+from sqlalchemy import exc, make_url
 
 from studio_analytics.analytics.results import Health
 from studio_analytics.gui.models.row_count_table_model import RowCountTableModel
@@ -27,9 +28,19 @@ class DatabaseView(QWidget):
         form.addRow("Schema", self.schema_label)
         form.addRow("Size", self.size_label)
         form.addRow("Newest execution", self.newest_label)
+        self.counts_label = QLabel()
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.counts_label)
         layout.addWidget(self.counts_view)
+        self.clear()
+
+    def clear(self) -> None:
+        """Another database is being opened: nothing of the previous one stays."""
+        for label in (self.url_label, self.schema_label, self.size_label, self.newest_label):
+            label.setText("—")
+        self.counts_label.setText("Loading…")
+        self.counts_model.set_counts({})
 
     def show_health(self, health: Health) -> None:
         self.url_label.setText(health.url)
@@ -38,6 +49,11 @@ class DatabaseView(QWidget):
         self.schema_label.setText(f"{health.schema_kind} (revision {health.schema_revision or '—'})")
         self.size_label.setText(_size(health.database_size_bytes))
         self.newest_label.setText(_when(health.newest_row_time))
+        tr = health.counts_range
+        # The counts are the range's (from the rollups), not whole tables: a count(*)
+        # of every table took seconds on a large file and was what delayed a cold start.
+        self.counts_label.setText("Rows in the whole tables" if tr is None else
+                                  f"Rows started in the range {_when(tr.start)} – {_when(tr.end)}")
         self.counts_model.set_counts(health.row_counts)
 
 
@@ -50,6 +66,18 @@ def _size(n: int | None) -> str:
             return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
         value /= 1024
     return f"{n}"
+
+
+def database_title(url: str) -> str:
+    """What the window title calls the database: the file name, or user@host/db."""
+    try:
+        u = make_url(url)
+    except exc.ArgumentError:
+        return url
+    if u.get_backend_name() == "sqlite":
+        return (u.database or "memory").rsplit("/", 1)[-1] or "memory"
+    where = f"{u.host or 'localhost'}" + (f":{u.port}" if u.port else "")
+    return f"{u.username + '@' if u.username else ''}{where}/{u.database or ''}"
 
 
 def _when(t: datetime | None) -> str:

@@ -1,14 +1,25 @@
-"""Executions tab: filters over a lazily paged list of every execution in the range."""
+"""Executions tab: filters over a lazily paged, live list of every execution in the range.
+
+Live: each window refresh moves a preset range to now; the newest-first list then
+prepends the rows newer than its first one (other sorts reload), keeping the user's
+scroll position and selection, and says "N new" while the user is scrolled down.
+Navigation: Home/End jump to the newest/oldest rows of the range, Ctrl+G (or the time
+box and Go) restarts the list at a time; the count above the table is the filters'.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, Qt, QThreadPool, Signal
+from PySide6.QtCore import QDateTime, QModelIndex, Qt, QThreadPool, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QDateTimeEdit,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -20,18 +31,69 @@ from PySide6.QtWidgets import (
 )
 
 from studio_analytics.analytics import list_executions
-from studio_analytics.analytics.results import ExecutionFilter, ExecutionPage, PageCursor, TimeRange
+from studio_analytics.analytics.executions import (
+    count_executions,
+    cursor_at,
+    list_newer_executions,
+    list_oldest_executions,
+)
+from studio_analytics.analytics.results import (
+    ExecutionCount,
+    ExecutionFilter,
+    ExecutionPage,
+    PageCursor,
+    TimeRange,
+)
 from studio_analytics.gui.models.execution_list_model import ExecutionListModel
 from studio_analytics.gui.workers.query_runner import start_query
 
 PAGE_SIZE = 200
+#: More new rows than this since the last refresh: reload instead of prepending.
+PREPEND_MAX = 2_000
 STATUSES = ("", "success", "failure", "timeout", "in_progress")
+NEWEST_FIRST = ("start_time", True)
+
+
+def is_live_move(old: TimeRange, new: TimeRange) -> bool:
+    """The same preset, moved forward to a later now: the loaded rows are still valid."""
+    return (old.label == new.label != "custom" and new.end >= old.end
+            and new.end - new.start == old.end - old.start)
+
+
+def count_text(c: ExecutionCount) -> str:
+    noun = "execution" if c.matching == 1 and not c.capped else "executions"
+    verb = "matches" if c.matching == 1 and not c.capped else "match"
+    return f"{'≥ ' if c.capped else ''}{c.matching:,} {noun} {verb}"
+
+
+class ExecutionTableView(QTableView):
+    """The list's table: Home and End mean the range's newest and oldest rows, not just
+    the first and last loaded row (the view's own meaning)."""
+
+    home_pressed = Signal()
+    end_pressed = Signal()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Home and not event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            self.home_pressed.emit()
+        elif event.key() == Qt.Key.Key_End and not event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            self.end_pressed.emit()
+        else:
+            super().keyPressEvent(event)
+
+    def keep_top_row(self, row: int) -> None:
+        """Scroll so ``row`` is the first visible row, now: the layout after an insertion
+        is normally delayed, and scrolling against the old layout would be clamped."""
+        self.updateGeometries()
+        self.scrollTo(self.model().index(row, 0), QAbstractItemView.ScrollHint.PositionAtTop)
 
 
 class ExecutionsView(QWidget):
     execution_activated = Signal(object)  # uuid.UUID
     session_activated = Signal(str)
     pages_loaded = Signal(int)  # rows now held, after each page
+    rows_prepended = Signal(int)  # how many new rows a live refresh put on top
+    count_changed = Signal(object)  # ExecutionCount, for the filters and range now shown
 
     def __init__(self, pool: QThreadPool) -> None:
         super().__init__()
@@ -42,6 +104,10 @@ class ExecutionsView(QWidget):
         self.sort: tuple[str, bool] = ("start_time", True)
         self._generation = 0
         self._runners: list[Any] = []
+        self._prepending = False
+        self._unseen = 0  # prepended rows above the viewport the user has not scrolled to
+        self.anchor: datetime | None = None  # the list starts at this time, not the newest
+        self.count: ExecutionCount | None = None
         self.model = ExecutionListModel()
         self.model.page_requested.connect(self._load_page)
 
@@ -65,8 +131,40 @@ class ExecutionsView(QWidget):
         self.signature_label = QLabel()
         self.signature_label.hide()
 
-        self.table = QTableView()
+        self.count_label = QLabel()
+        self.count_label.setObjectName("executionCount")
+        self.new_button = QPushButton()
+        self.new_button.setObjectName("newRows")
+        self.new_button.setToolTip("Newer executions arrived above; click (or press Home) to see them")
+        self.new_button.clicked.connect(self._new_clicked)
+        self.new_button.hide()
+        self.anchor_label = QLabel()
+        self.anchor_label.hide()
+        self.goto_time = QDateTimeEdit(QDateTime.currentDateTime())
+        self.goto_time.setCalendarPopup(True)
+        self.goto_time.setDisplayFormat("yyyy-MM-dd HH:mm:ss")
+        self.goto_time.setToolTip("Show the executions that started at or before this time (Ctrl+G)")
+        goto = QPushButton("Go")
+        goto.setToolTip("Go to time (Ctrl+G)")
+        goto.clicked.connect(lambda: self.go_to_time(self.goto_time.dateTime().toPython().astimezone(UTC)))
+        self.goto_time.editingFinished.connect(goto.setFocus)  # Enter in the box, then Enter on Go
+        QShortcut(QKeySequence("Ctrl+G"), self, self._focus_goto)
+        nav = QHBoxLayout()
+        nav.addWidget(self.count_label)
+        nav.addWidget(self.new_button)
+        nav.addWidget(self.anchor_label)
+        nav.addStretch(1)
+        go_label = QLabel("&Go to time")
+        go_label.setBuddy(self.goto_time)
+        nav.addWidget(go_label)
+        nav.addWidget(self.goto_time)
+        nav.addWidget(goto)
+
+        self.table = ExecutionTableView()
         self.table.setModel(self.model)
+        self.table.home_pressed.connect(self.go_newest)
+        self.table.end_pressed.connect(self.go_oldest)
+        self.table.verticalScrollBar().valueChanged.connect(self._scrolled)
         self.table.setSortingEnabled(True)
         self.table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.DescendingOrder)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -83,6 +181,7 @@ class ExecutionsView(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
         layout.addWidget(self.signature_label)
+        layout.addLayout(nav)
         layout.addWidget(self.table, stretch=1)
         layout.addWidget(self.empty)
 
@@ -92,9 +191,15 @@ class ExecutionsView(QWidget):
         self.refresh()
 
     def set_time_range(self, tr: TimeRange) -> None:
-        if tr != self.time_range:
-            self.time_range = tr
+        """A new range, or the same preset moved to now by a refresh (then the list stays
+        and only what is new is fetched)."""
+        if tr == self.time_range:
+            return
+        old, self.time_range = self.time_range, tr
+        if old is None or not self.url or not is_live_move(old, tr):
             self.refresh()
+        else:
+            self._live_update(tr)
 
     def set_filter(self, f: ExecutionFilter) -> None:
         self.filters = f
@@ -121,11 +226,169 @@ class ExecutionsView(QWidget):
 
     def refresh(self) -> None:
         """Start over from the first page (new filter, sort, range or database)."""
-        self._generation += 1
-        self.model.reset_pages()
-        self.empty.hide()
+        self._start_over(None)
         if self.url and self.time_range is not None:
             self.model.fetchMore()
+
+    def _start_over(self, anchor: datetime | None, cursor: PageCursor | None = None) -> None:
+        self._generation += 1
+        self._prepending = False
+        self.anchor = anchor
+        self.model.start_at(cursor)
+        self.empty.hide()
+        self._show_unseen(0)
+        self.anchor_label.setText("" if anchor is None else
+                                  f"From {anchor.astimezone():%Y-%m-%d %H:%M:%S} back · Home: newest")
+        self.anchor_label.setVisible(anchor is not None)
+        self._start_count()
+
+    # -- navigation -----------------------------------------------------------------
+    def go_newest(self) -> None:
+        """Home: the newest rows of the range, at the top."""
+        if self.anchor is not None or self.sort != NEWEST_FIRST:
+            self._use_newest_first()
+            self.refresh()
+        self._show_unseen(0)
+        self.table.scrollToTop()
+        if self.model.rowCount():
+            self.table.selectRow(0)
+
+    def go_oldest(self) -> None:
+        """End: the oldest rows of the range (read ascending from its start, shown newest
+        first at the bottom) — not the end of however many pages happen to be loaded."""
+        tr, filters = self.time_range, self.filters
+        if tr is None or not self.url:
+            return
+        self._use_newest_first()
+        self._start_over(tr.start)
+        self.anchor_label.setText("Oldest executions of the range · Home: newest")
+        self.model.hold()
+        self._start(lambda conn: list_oldest_executions(conn, tr, filters=filters, limit=PAGE_SIZE),
+                    self._oldest_loaded, self._page_failed)
+
+    def go_to_time(self, when: datetime) -> None:
+        """Restart the list at ``when``: the newest row that started at or before it
+        first, older ones below as the user scrolls."""
+        tr = self.time_range
+        if tr is None or not self.url:
+            return
+        if when >= tr.end:
+            self.anchor = None
+            self.go_newest()
+            return
+        self._use_newest_first()
+        when = max(when, tr.start)
+        self._start_over(when, cursor_at(when))
+        self.model.fetchMore()
+        self.table.setFocus()
+
+    def _focus_goto(self) -> None:
+        self.goto_time.setFocus()
+        self.goto_time.setSelectedSection(QDateTimeEdit.Section.DaySection)
+
+    def _use_newest_first(self) -> None:
+        """Jumps are in time: they show the list newest first whatever sort was chosen."""
+        self.sort = NEWEST_FIRST
+        header = self.table.horizontalHeader()
+        header.blockSignals(True)
+        header.setSortIndicator(0, Qt.SortOrder.DescendingOrder)
+        header.blockSignals(False)
+
+    def _oldest_loaded(self, generation: int, page: ExecutionPage) -> None:
+        self._page_loaded(generation, page)
+        if generation == self._generation and self.model.rowCount():
+            self.table.scrollToBottom()
+            self.table.selectRow(self.model.rowCount() - 1)
+
+    # -- live refresh ---------------------------------------------------------------
+    def _live_update(self, tr: TimeRange) -> None:
+        # Anchored at a time, or sorted by duration: new rows do not go on top, so the
+        # count says how many arrived (see _counted) and the list reloads when the user
+        # is at its top with nothing selected, or clicks "N new".
+        self._start_count(live=True)
+        if self.anchor is not None or self.sort != NEWEST_FIRST:
+            return
+        self.model.drop_older_than(tr.start)
+        newest = self.model.newest()
+        if newest is None:
+            if self.model.complete:  # an empty, finished list: ask again
+                self.refresh()
+            return
+        if self._prepending:
+            return  # the one on its way will be followed by the next refresh
+        self._prepending = True
+        filters = self.filters
+        self._start(lambda conn: list_newer_executions(conn, tr, newest, filters=filters, limit=PREPEND_MAX),
+                    self._newer_loaded, self._newer_failed)
+
+    def _newer_loaded(self, generation: int, page: ExecutionPage | None) -> None:
+        if generation != self._generation:
+            return
+        self._prepending = False
+        if page is None:
+            self.refresh()  # too many to prepend
+            return
+        n = len(page.rows)
+        if not n:
+            return
+        top = self.table.rowAt(0)
+        scrolled = self.table.verticalScrollBar().value() > 0 and top > 0
+        self.model.prepend_rows(page.rows)  # selection follows: Qt shifts persistent indexes
+        if scrolled:
+            self.table.keep_top_row(top + n)
+            self._show_unseen(self._unseen + n)
+        self.empty.setVisible(self.model.rowCount() == 0)
+        self.rows_prepended.emit(n)
+
+    def _newer_failed(self, generation: int, _error: Any) -> None:
+        if generation == self._generation:
+            self._prepending = False  # the next refresh tries again
+
+    def _new_clicked(self) -> None:
+        if self.sort != NEWEST_FIRST and self.anchor is None:
+            self.refresh()  # a new row may sort anywhere: only a reload places it
+        else:
+            self.go_newest()
+
+    def _untouched(self) -> bool:
+        """At the top with nothing selected: a reload would move nothing the user chose."""
+        return self.table.verticalScrollBar().value() == 0 and not self.table.selectionModel().hasSelection()
+
+    def _show_unseen(self, n: int) -> None:
+        self._unseen = n
+        self.new_button.setText(f"↑ {n:,} new")
+        self.new_button.setVisible(n > 0)
+
+    def _scrolled(self, value: int) -> None:
+        if value == 0 and self._unseen:
+            self._show_unseen(0)
+
+    # -- counting -------------------------------------------------------------------
+    def _start_count(self, *, live: bool = False) -> None:
+        tr, filters = self.time_range, self.filters
+        if tr is None or not self.url:
+            return
+        self._start(lambda conn: count_executions(conn, tr, filters=filters),
+                    lambda generation, c: self._counted(generation, c, live=live), lambda _g, _e: None)
+
+    def _counted(self, generation: int, c: ExecutionCount, *, live: bool = False) -> None:
+        if generation != self._generation:
+            return
+        before, self.count = self.count, c
+        if live and before is not None and (self.anchor is not None or self.sort != NEWEST_FIRST):
+            arrived = c.matching - before.matching  # same filters: the range only moved on
+            if arrived > 0 and self.anchor is None and self._untouched():
+                self.refresh()
+                return
+            if arrived > 0:
+                self._show_unseen(self._unseen + arrived)
+        self.count_label.setText(count_text(c))
+        self.count_changed.emit(c)
+
+    def _start(self, query: Callable[[Any], Any], done: Callable[[int, Any], None],
+               failed: Callable[[int, Any], None]) -> None:
+        self._runners = [r for r in self._runners if r.generation == self._generation]
+        self._runners.append(start_query(self.pool, self.url, self._generation, query, done, failed))
 
     # -- paging ---------------------------------------------------------------------
     def _load_page(self, cursor: PageCursor | None) -> None:
@@ -133,15 +396,11 @@ class ExecutionsView(QWidget):
         if tr is None:
             self.model.page_failed()
             return
-        self._runners.append(start_query(
-            self.pool, self.url, self._generation,
-            lambda conn: list_executions(conn, tr, filters=filters, sort=sort, descending=desc, after=cursor,
-                                         limit=PAGE_SIZE),
-            self._page_loaded, self._page_failed,
-        ))
+        self._start(lambda conn: list_executions(conn, tr, filters=filters, sort=sort, descending=desc, after=cursor,
+                                                 limit=PAGE_SIZE),
+                    self._page_loaded, self._page_failed)
 
     def _page_loaded(self, generation: int, page: ExecutionPage) -> None:
-        self._runners = [r for r in self._runners if r.generation == self._generation]
         if generation != self._generation:
             return  # a page for an old filter or sort
         first = self.model.rowCount() == 0

@@ -28,11 +28,26 @@ class KpiCard(QFrame):
         layout = QVBoxLayout(self)
         for w in (self.title, self.value, self.change):
             layout.addWidget(w)
+        self.clear()
 
-    def set_value(self, kpi: KpiValue) -> None:
+    def clear(self, message: str = "Loading…") -> None:
+        """No figure (loading, another database, a failure): never the previous database's."""
+        self.value.setText("—")
+        self.change.setText(message)
+        self.change.setStyleSheet(f"color: {NEUTRAL};")
+
+    def set_value(self, kpi: KpiValue, *, comparable: bool = True) -> None:
+        """``comparable``: the previous period had enough runs for a change to mean
+        something (see analytics.kpis.MIN_RUNS_TO_COMPARE); otherwise none is shown."""
         self.value.setText("—" if kpi.value is None else self.formatter(kpi.value))
         change = kpi.change
-        if change is None:
+        if not comparable and kpi.previous not in (None, 0):
+            self.change.setText("too few runs to compare")
+            self.change.setToolTip("The previous period had too few executions for a change to mean anything.")
+            self.change.setStyleSheet(f"color: {NEUTRAL};")
+            return
+        self.change.setToolTip("")
+        if change is None or not comparable:
             self.change.setText("no previous period" if kpi.previous in (None, 0) else " ")
             self.change.setStyleSheet(f"color: {NEUTRAL};")
             return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QVBoxLayout, QWidget
 
+from studio_analytics.analytics.kpis import MIN_RUNS_TO_COMPARE
 from studio_analytics.analytics.results import DashboardSnapshot
 from studio_analytics.gui.charts.bar_chart import HorizontalBarChart
 from studio_analytics.gui.charts.doughnut_chart import DoughnutChart
@@ -15,13 +16,14 @@ from studio_analytics.gui.views.kpi_card import KpiCard
 class OverviewView(QWidget):
     def __init__(self) -> None:
         super().__init__()
-        self.active_sessions = KpiCard("Active sessions", lambda v: f"{v:,.0f}")
+        self.active_sessions = KpiCard("Sessions in range", lambda v: f"{v:,.0f}")
         self.queries_per_hour = KpiCard("Queries per hour", lambda v: f"{v:,.1f}")
         self.response_time = KpiCard("Average response time", ms, higher_is_better=False)
         self.success_rate = KpiCard("Success rate", lambda v: f"{v * 100:.1f}%")
         # What each figure means, where a reader would ask.
         self.active_sessions.setToolTip("Sessions open at some moment of the range (first start to last end),\n"
-                                        "compared with the previous period of equal length.")
+                                        "compared with the previous period of equal length.\n"
+                                        f"Changes are shown when that period had at least {MIN_RUNS_TO_COMPARE} runs.")
         self.queries_per_hour.setToolTip("Agent executions started in the range, per hour.")
         self.response_time.setToolTip("Mean execution duration of the range.")
         self.success_rate.setToolTip("Successful executions among finished ones (running ones excluded).")
@@ -31,7 +33,8 @@ class OverviewView(QWidget):
         self.executions_chart = ExecutionsChart()
         self.latency_chart = LatencyChart()
         self.agent_doughnut = DoughnutChart("Agent usage")
-        self.tool_bars = HorizontalBarChart("Tool usage frequency", "calls")
+        self.tool_bars = HorizontalBarChart("Tool usage frequency", "calls",
+                                            empty_message="No tool calls in this range")
         grid = QGridLayout()
         grid.addWidget(self.executions_chart, 0, 0)
         grid.addWidget(self.latency_chart, 0, 1)
@@ -41,12 +44,20 @@ class OverviewView(QWidget):
         layout.addLayout(cards)
         layout.addLayout(grid, stretch=1)
 
+    def clear(self, message: str = "Loading…") -> None:
+        """Every figure goes: loading, another database is being opened, or it failed."""
+        for card in (self.active_sessions, self.queries_per_hour, self.response_time, self.success_rate):
+            card.clear(message)
+        for chart in (self.executions_chart, self.latency_chart, self.agent_doughnut, self.tool_bars):
+            chart.clear_data(message)
+
     def show_snapshot(self, snap: DashboardSnapshot) -> None:
         k = snap.kpis
-        self.active_sessions.set_value(k.active_sessions)
-        self.queries_per_hour.set_value(k.queries_per_hour)
-        self.response_time.set_value(k.avg_response_time_ms)
-        self.success_rate.set_value(k.success_rate)
+        comparable = k.previous_executions >= MIN_RUNS_TO_COMPARE
+        self.active_sessions.set_value(k.active_sessions, comparable=comparable)
+        self.queries_per_hour.set_value(k.queries_per_hour, comparable=comparable)
+        self.response_time.set_value(k.avg_response_time_ms, comparable=comparable)
+        self.success_rate.set_value(k.success_rate, comparable=comparable)
         self.executions_chart.set_series(snap.series)
         self.latency_chart.set_series(snap.series)
         self.agent_doughnut.set_values([r.agent_name for r in snap.agents.rows], [r.executions for r in snap.agents.rows])

@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
+    QLabel,
     QSplitter,
     QTableView,
     QVBoxLayout,
@@ -27,6 +28,11 @@ class UsageView(QWidget):
         self.model = model
         self.chart = chart
         self.chart_values = chart_values
+        #: rows the tab's query returns at most; reaching it is said above the table
+        self.cap: int | None = None
+        self.cap_label = QLabel()
+        self.cap_label.setObjectName("capNotice")
+        self.cap_label.hide()
         self.table = QTableView()
         self.table.setModel(model)
         self.table.setSortingEnabled(True)
@@ -40,12 +46,21 @@ class UsageView(QWidget):
         self.table.horizontalHeader().setSortIndicator(sort_column, Qt.SortOrder.DescendingOrder)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(chart)
-        splitter.addWidget(self.table)
+        lower = QWidget()
+        box = QVBoxLayout(lower)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.cap_label)
+        box.addWidget(self.table, stretch=1)
+        splitter.addWidget(lower)
         splitter.setSizes([320, 420])
         QVBoxLayout(self).addWidget(splitter)
 
     def show_rows(self, rows: Sequence[Any]) -> None:
         self.model.set_rows(rows)
+        capped = self.cap is not None and len(rows) >= self.cap
+        self.cap_label.setText(f"Showing the first {len(rows):,} rows in this order (the list stops at {self.cap:,}); "
+                               "Export CSV writes all of them" if capped else "")
+        self.cap_label.setVisible(capped)
         if self.chart_values is not None and isinstance(self.chart, HorizontalBarChart):
             labels, values = self.chart_values(rows)
             self.chart.set_bars(labels, values)
