@@ -49,6 +49,7 @@ from studio_analytics.db.rows import (
 from studio_analytics.db.schema_state import SchemaKind
 
 AEM = AgentExecutionMetrics
+_INT32_MAX = 2**31 - 1  # the Agent Studio tables' INTEGER columns
 
 
 class _RowsAlreadyPresent(Exception):
@@ -432,7 +433,7 @@ _SESSION_AGGREGATES = f"""
          sum(CASE WHEN {_status_in(SUCCESS_VALUES)} THEN 1 ELSE 0 END) AS ok,
          sum(CASE WHEN {_status_in(FAILURE_VALUES + TIMEOUT_VALUES)} THEN 1 ELSE 0 END) AS failed,
          count(DISTINCT agent_name) AS agents, {{names}} AS names,
-         avg(duration_ms) AS avg_ms, sum(tokens_used) AS tokens, min(start_time) AS first, max(end_time) AS last
+         avg(duration_ms) AS avg_ms, {{tokens}} AS tokens, min(start_time) AS first, max(end_time) AS last
   FROM agent_execution_metrics WHERE session_id IN (SELECT sid FROM touched) GROUP BY session_id"""
 # agents_used holds at most 200 names (in no particular order: readers sort them). The
 # distinct names come from the same pass as the counts; only a session with more
@@ -468,7 +469,11 @@ def _session_update(dialect: str) -> str:
         duration = f"extract(epoch FROM ({new_end}) - ({new_start})) * 1000.0"
         empty = "'[]'::jsonb"
     sets = _SESSION_SET.format(empty=empty, capped=capped, new_start=new_start, new_end=new_end, duration=duration)
-    return (f"WITH touched AS ({touched}), agg AS ({_SESSION_AGGREGATES.format(names=names)})\n"
+    # total_tokens_used is a 32-bit INTEGER (Agent Studio's type): a session's sum is
+    # capped there, or one large session would fail every batch that touches it.
+    tokens = f"CASE WHEN sum(tokens_used) > {_INT32_MAX} THEN {_INT32_MAX} ELSE sum(tokens_used) END"
+    aggregates = _SESSION_AGGREGATES.format(names=names, tokens=tokens)
+    return (f"WITH touched AS ({touched}), agg AS ({aggregates})\n"
             f"UPDATE {s} SET {sets}\nFROM agg WHERE {s}.session_id = agg.sid")
 
 
@@ -492,7 +497,8 @@ def _recompute_workflow(conn: Connection, workflow_id: uuid.UUID, *, rollups: bo
         ).where(AEM.correlation_id == str(workflow_id))
     ).one()
     involved = existing.agents_involved if isinstance(existing.agents_involved, list) else []
-    new = (int(agents) if n else len(involved), int(tools), int(apis), int(tokens) if tokens is not None else None)
+    new = (min(int(agents) if n else len(involved), _INT32_MAX), min(int(tools), _INT32_MAX),
+           min(int(apis), _INT32_MAX), min(int(tokens), _INT32_MAX) if tokens is not None else None)
     old = (existing.agent_count, existing.total_tool_calls, existing.total_api_calls, existing.total_tokens_used)
     if new == old:
         return

@@ -79,8 +79,7 @@ class ProcessSink:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "studio_analytics.tracker.sink_process", str(theirs.fileno()),
-                 self.db_url, repr(self.timeout_s)],
+                [*_child_command(), str(theirs.fileno()), self.db_url, repr(self.timeout_s)],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env,
                 start_new_session=True,  # a Ctrl+C meant for the agent does not cut a write short
             )
@@ -150,6 +149,13 @@ class ProcessSink:
 
     def close(self) -> None:
         self._stop_child(grace_s=2.0)
+
+
+def _child_command() -> list[str]:
+    if getattr(sys, "frozen", False):
+        # A PyInstaller bundle: its executable is our entry point, which knows the flag.
+        return [sys.executable, "--studio-analytics-sink-process"]
+    return [sys.executable, "-m", "studio_analytics.tracker.sink_process"]
 
 
 # -- the child's side ---------------------------------------------------------------

@@ -118,3 +118,23 @@ def test_one_bad_value_among_500_good_rows(tracked_any_db: str, case: str) -> No
     if case in ("nan-score", "huge-score"):
         (wf,) = rows(tracked_any_db, WorkflowMetrics)
         assert wf["user_satisfaction_score"] is None and wf["task_completion_rate"] is None
+
+
+def test_token_totals_that_outgrow_their_column_are_capped(tracked_any_db: str) -> None:
+    """total_tokens_used is a 32-bit INTEGER in the Agent Studio tables: a session (or a
+    workflow) whose executions' tokens sum past it is capped, not a batch that fails."""
+    from tests.tracker.conftest import SessionMetrics
+
+    with tracker.track_workflow(workflow_type="big", session_id="big-session"):
+        for _ in range(3):
+            with tracker.track_agent_execution(agent_name="greedy", session_id="big-session") as run:
+                run.record_tokens(2**31 - 1)
+    _good(50)
+    assert tracker.flush(30)
+    s = tracker.stats()
+    assert (s.rejected, s.dead_letters, s.spool_pending) == (0, 0, 0)
+    (session,) = [r for r in rows(tracked_any_db, SessionMetrics) if r["session_id"] == "big-session"]
+    (workflow,) = rows(tracked_any_db, WorkflowMetrics)
+    assert session["total_queries"] == 3 and session["total_tokens_used"] == 2**31 - 1
+    assert workflow["total_tokens_used"] == 2**31 - 1
+    assert count(tracked_any_db, AgentExecutionMetrics) == 53
