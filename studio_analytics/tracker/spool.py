@@ -160,7 +160,10 @@ class Spool:
     def put_dead_letter(self, kind: str, row: Row, error: str) -> None:
         self._conn().execute(
             "INSERT INTO dead_letters (target, created_at, kind, error, payload) VALUES (?, ?, ?, ?, ?)",
-            (self.target, time.time(), kind, error[:2000], json.dumps(list(row), ensure_ascii=False)),
+            # ASCII JSON: a row the database refused may hold what UTF-8 cannot encode
+            # (a lone surrogate) and must still be kept.
+            (self.target, time.time(), kind, error[:2000].encode("utf-8", "replace").decode("utf-8"),
+             json.dumps(list(row), ensure_ascii=True, default=repr)),
         )
 
     def dead_letter_count(self) -> int:

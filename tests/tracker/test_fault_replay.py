@@ -12,6 +12,7 @@ events reached the database.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -145,3 +146,34 @@ def test_workflow_totals_whatever_the_order(tmp_path: Path, spool_file: Path, sp
     (workflow,) = rows(url, WorkflowMetrics)
     assert (workflow["agent_count"], workflow["total_tool_calls"]) == (2, 6)
     assert row_counts(url) == (3, 6)
+
+
+@pytest.mark.parametrize("bad", ["huge-int", "surrogate"])
+def test_a_bad_row_in_the_spool_does_not_strand_its_batch(sqlite_db_url: str, spool_file: Path, bad: str) -> None:
+    """A spooled batch holding one row the database cannot take (left by an earlier
+    version, which did not clean values: an int above 2**63, a lone surrogate) was
+    retried by every later process, forever, with its 500 good rows. Replay isolates the
+    bad row like a live write does: the good rows go in, the bad one is a dead letter."""
+    from tests.tracker.conftest import AgentExecutionMetrics, count
+
+    def execution(i: int, tokens: object = 1, agent: object = "good") -> dict[str, object]:
+        return {"execution_id": f"0192f000-0000-7000-8000-{i:012x}", "agent_name": agent,
+                "start_time": "2026-11-20T10:00:00+00:00", "end_time": "2026-11-20T10:00:01+00:00",
+                "duration_ms": 1000.0, "status": "success", "tools_called": [], "tool_count": 0,
+                "retry_count": 0, "session_id": "left-behind", "tokens_used": tokens, "api_calls_count": 0}
+
+    poison = execution(500, tokens=2**70) if bad == "huge-int" else execution(500, agent="bad\ud800")
+    spool = Spool(sqlite_db_url, spool_file)
+    spool.put({})  # creates the tables
+    # Rows as an earlier version spooled them (mappings of column values, not cleaned).
+    payload = json.dumps({"execution": [*(execution(i) for i in range(500)), poison]})
+    spool._conn().execute("INSERT INTO spool_batches (target, created_at, row_count, payload) VALUES (?, 0, 501, ?)",
+                          (spool.target, payload))
+    spool.close()
+    configure(sqlite_db_url, spool_file)
+    drain(30)
+    s = tracker.stats()
+    assert (s.spool_pending, s.rejected, s.dead_letters) == (0, 1, 1), s
+    assert count(sqlite_db_url, AgentExecutionMetrics) == 500
+    (session,) = rows(sqlite_db_url, SessionMetrics)
+    assert session["total_queries"] == 500

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from studio_analytics import tracker
+from studio_analytics.tracker import runtime
 from tests.tracker.conftest import AgentExecutionMetrics, count
 
 
@@ -173,3 +175,29 @@ def test_exit_flush_keeps_to_its_timeout_and_tells_the_truth(tmp_path: Path) -> 
     """)
     assert replay.returncode == 0, replay.stderr
     assert count(f"sqlite:///{db}", AgentExecutionMetrics) == 1 + 5_000 - lost
+
+
+@pytest.mark.postgres
+def test_warnings_never_print_the_rows_values(pg_db_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tracker warnings printed SQL parameters (query text, user ids) to the agent's
+    stderr, and PostgreSQL's DETAIL line quotes the failing row. A warning names the
+    cause in one line; the values stay in the database or the dead-letter table."""
+    from tests.tracker.faults import configure, drain, pg_execute
+
+    pg_execute(pg_db_url, "ALTER TABLE agent_execution_metrics ADD CONSTRAINT sa_no_poison "
+                          "CHECK (agent_name <> 'poison')")
+    configure(pg_db_url, tmp_path / "spool.sqlite3")
+    monkeypatch.setattr(runtime, "_last_log", 0.0)  # warnings are rate-limited process-wide
+    with tracker.track_agent_execution(agent_name="poison", query="TOPSECRET-QUERY-TEXT",
+                                       user_id="user-4711@example.org"):
+        pass
+    with tracker.track_agent_execution(agent_name="fine", query="TOPSECRET-QUERY-TEXT"):
+        pass
+    drain(30)
+    assert tracker.stats().dead_letters == 1
+    tracker.shutdown(5)
+    logged = "\n".join(caplog.text.splitlines()) + "\n".join(
+        str(r.exc_info) for r in caplog.records if r.exc_info)
+    assert "sa_no_poison" in logged  # the cause is said
+    assert "TOPSECRET" not in logged and "user-4711" not in logged, logged
