@@ -82,7 +82,8 @@ def agent_usage(conn: Connection, tr: TimeRange, *, sort: str = "executions", de
             pct = percentile_columns(conn, AEM.duration_ms, AEM.agent_name, within(AEM.start_time, 0), fractions)
         success_rate = (base.c.successes * 1.0 / func.nullif(base.c.finished, 0)).label("success_rate")
         everything = func.sum(base.c.executions).over().label("all_executions")  # before LIMIT
-        query = select(base, success_rate, pct.c.p50, pct.c.p95, pct.c.p99, everything).join(
+        groups = func.count().over().label("all_groups")
+        query = select(base, success_rate, pct.c.p50, pct.c.p95, pct.c.p99, everything, groups).join(
             pct, pct.c.key == base.c.agent_name, isouter=True
         )
         sort_col = {
@@ -109,6 +110,7 @@ def agent_usage(conn: Connection, tr: TimeRange, *, sort: str = "executions", de
             for r in rows
         ),
         total_executions=int(rows[0]["all_executions"]) if rows else 0,
+        total_rows=int(rows[0]["all_groups"]) if rows else 0,
     )
 
 

@@ -76,6 +76,8 @@ class AgentUsageRow:
 class AgentUsage:
     rows: tuple[AgentUsageRow, ...]  # sorted by executions desc unless asked otherwise
     total_executions: int
+    #: agents in the range, whatever the limit on ``rows``
+    total_rows: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,8 @@ class ToolUsageRow:
 class ToolUsage:
     rows: tuple[ToolUsageRow, ...]
     total_calls: int
+    #: tools in the range, whatever the limit on ``rows``
+    total_rows: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +148,8 @@ class WorkflowPerformance:
     rows: tuple[WorkflowPerformanceRow, ...]
     #: per workflow type: (bucket_starts, runs, avg_duration_ms) numpy arrays
     trends: dict[str, tuple[Any, Any, Any]] = field(default_factory=dict)
+    #: workflow types in the range, whatever the limit on ``rows``
+    total_rows: int = 0
 
 
 @dataclass(frozen=True, slots=True)

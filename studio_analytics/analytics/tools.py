@@ -97,7 +97,8 @@ def tool_usage(conn: Connection, tr: TimeRange, *, sort: str = "calls", descendi
         success_rate = (base.c.successes * 1.0 / func.nullif(base.c.finished, 0)).label("success_rate")
         api_error_rate = (base.c.api_errors * 1.0 / func.nullif(base.c.api_calls, 0)).label("api_error_rate")
         everything = func.sum(base.c.calls).over().label("all_calls")  # before LIMIT
-        query = select(base, success_rate, api_error_rate, pct.c.p95, everything).join(
+        groups = func.count().over().label("all_groups")
+        query = select(base, success_rate, api_error_rate, pct.c.p95, everything, groups).join(
             pct, pct.c.key == base.c.tool_name, isouter=True)
         sort_col = {"success_rate": success_rate, "api_error_rate": api_error_rate,
                     "p95_duration_ms": pct.c.p95}.get(sort, base.c.get(sort, base.c.calls))
@@ -146,4 +147,5 @@ def tool_usage(conn: Connection, tr: TimeRange, *, sort: str = "calls", descendi
             for r in rows
         ),
         total_calls=int(rows[0]["all_calls"]) if rows else 0,
+        total_rows=int(rows[0]["all_groups"]) if rows else 0,
     )

@@ -93,7 +93,8 @@ def workflow_performance(conn: Connection, tr: TimeRange, *, sort: str = "runs",
     sort_col = {"success_rate": success_rate, "p95_duration_ms": pct.c.p95}.get(sort, base.c.get(sort, base.c.runs))
     order = sort_col.desc() if descending else sort_col.asc()
     rows = conn.execute(
-        select(base, success_rate, pct.c.p95).join(pct, pct.c.key == base.c.workflow_type, isouter=True)
+        select(base, success_rate, pct.c.p95, func.count().over().label("all_groups"))
+        .join(pct, pct.c.key == base.c.workflow_type, isouter=True)
         .order_by(order.nulls_last(), base.c.workflow_type).limit(limit), split.params()
     ).mappings().all()
     size = BUCKET_SECONDS[tr.bucket]
@@ -139,6 +140,7 @@ def workflow_performance(conn: Connection, tr: TimeRange, *, sort: str = "runs",
             for r in rows
         ),
         trends=trends,
+        total_rows=int(rows[0]["all_groups"]) if rows else 0,
     )
 
 

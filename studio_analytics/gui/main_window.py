@@ -114,6 +114,7 @@ class MainWindow(QMainWindow):
 
         self.banner = Banner()
         self.overview = OverviewView()
+        self.overview.executions_chart.time_clicked.connect(self.jump_executions_to)
         self.agents = UsageView(AgentTableModel(), HorizontalBarChart("Runs per agent", "runs", "#1e88e5"),
                                 lambda rows: ([r.agent_name for r in rows], [r.executions for r in rows]))
         self.tools = UsageView(ToolTableModel(), HorizontalBarChart("Calls per tool", "calls"),
@@ -381,10 +382,10 @@ class MainWindow(QMainWindow):
         self.refresh_finished.emit(health)
 
     def _show_tabs(self, snap: DashboardSnapshot) -> None:
-        self.agents.show_rows(snap.agents.rows)
-        self.tools.show_rows(snap.tools.rows)
+        self.agents.show_rows(snap.agents.rows, snap.agents.total_rows)
+        self.tools.show_rows(snap.tools.rows, snap.tools.total_rows)
         if snap.workflows is not None:
-            self.workflows.show_rows(snap.workflows.rows)
+            self.workflows.show_rows(snap.workflows.rows, snap.workflows.total_rows)
             self.workflows.chart.set_trends(snap.workflows.trends)  # type: ignore[attr-defined]
         if snap.errors is not None:
             self.errors.show_rows(snap.errors.groups)

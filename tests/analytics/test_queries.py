@@ -345,3 +345,20 @@ def test_percentiles_over_ranges_cut_anywhere(data_url: Data, end_offset_h: floa
         values = [r["duration_ms"] for r in rows if b <= r["start_time"].timestamp() < b + size and r["duration_ms"]]
         if values:
             assert _percentile_ok(float(series.p95_duration_ms[i]), values, 0.95, data_url, engine.dialect.name)
+
+
+def test_limited_tables_know_how_many_rows_the_range_has(data_url: Data) -> None:
+    """The agents, tools and workflows tables stop at a limit; they carry the full count
+    so the window can say "showing 2 of 7" instead of stopping silently."""
+    from studio_analytics.analytics import tool_usage
+
+    url, execs, _ = data_url
+    tr = time_range(preset="7d", now=QUERY_NOW)
+    in_range = _in(execs, tr.start, tr.end)
+    engine = _reader(data_url)
+    with engine.connect() as conn:
+        agents = agent_usage(conn, tr, limit=2)
+        all_tools = tool_usage(conn, tr)
+        one_tool = tool_usage(conn, tr, limit=1)
+    assert len(agents.rows) == 2 and agents.total_rows == len({r["agent_name"] for r in in_range}) > 2
+    assert len(one_tool.rows) == 1 and one_tool.total_rows == len(all_tools.rows) > 1

@@ -167,3 +167,33 @@ def test_other_sorts_say_what_arrived_and_reload_on_click(qtbot, window: MainWin
         qtbot.waitUntil(lambda n=n: view.model.rowCount() > n or view.model.complete, timeout=20_000)
     assert set(new) <= set(_ids(view, range(view.model.rowCount())))
     assert view.sort == ("duration_ms", False) and view.new_button.isHidden()
+
+
+def test_a_click_on_the_executions_chart_lists_that_moment(qtbot, window: MainWindow) -> None:
+    """Clicking the Overview's executions chart opens the Executions list at the moment
+    under the mouse."""
+    from PySide6.QtCore import QPointF
+
+    window.show_tab("overview")
+    chart = window.overview.executions_chart
+    qtbot.waitUntil(lambda: chart.isVisible() and chart.executions.getData()[0] is not None
+                    and len(chart.executions.getData()[0]) > 2, timeout=20_000)
+    x = chart.executions.getData()[0]
+    target = float(x[len(x) // 2])
+    vb = chart.getPlotItem().vb
+
+    def place() -> QPointF:
+        return vb.mapViewToScene(QPointF(target, vb.viewRange()[1][0] + 0.5))
+
+    # The tab was hidden until now: wait until the chart is laid out and shows that moment.
+    qtbot.waitUntil(lambda: vb.viewRange()[0][0] < target < vb.viewRange()[0][1]
+                    and vb.sceneBoundingRect().contains(place()), timeout=10_000)
+    # Through a real mouse click at the place the chart draws that moment.
+    point = chart.mapFromScene(place())
+    with qtbot.waitSignal(chart.time_clicked, timeout=5_000) as clicked:
+        qtbot.mouseClick(chart.viewport(), Qt.MouseButton.LeftButton, pos=point)
+    assert abs(clicked.args[0].timestamp() - target) < (x[1] - x[0])
+    assert window.current_tab == "executions"
+    view = window.executions
+    qtbot.waitUntil(lambda: view.model.rowCount() > 0 and view.anchor_label.isVisible(), timeout=20_000)
+    assert view.model.row_at(0).start_time <= clicked.args[0]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import pyqtgraph as pg
 from PySide6.QtGui import QGuiApplication
 
@@ -17,12 +15,6 @@ def follow_palette() -> None:
     pg.setConfigOptions(
         background=palette.base().color(), foreground=palette.windowText().color(), antialias=True,
     )
-
-
-def zone_name() -> str:
-    """The zone every time in the window is shown in: the computer's local time, as the
-    tables show it ("CET", "UTC", or an offset where the system has no name)."""
-    return datetime.now().astimezone().strftime("%Z") or datetime.now().astimezone().strftime("UTC%z")
 
 
 def show_message(plot: pg.PlotWidget, text_item: pg.TextItem, text: str) -> None:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
 
 from studio_analytics.analytics.results import TimeSeries
-from studio_analytics.gui.charts import show_axes, show_message, zone_name
+from studio_analytics.gui.charts import show_axes, show_message
+from studio_analytics.gui.zone import zone_name
 
 LOADING = "Loading…"
 
@@ -42,10 +47,15 @@ class _Chart(pg.PlotWidget):
 
 
 class ExecutionsChart(_Chart):
-    """Executions and failures (failures + timeouts) per bucket."""
+    """Executions and failures (failures + timeouts) per bucket. A click on the chart
+    says which moment was clicked (the window opens the executions there)."""
+
+    time_clicked = Signal(object)  # datetime (UTC) under the mouse
 
     def __init__(self) -> None:
         super().__init__("Executions and failures", "per bucket")
+        self.setToolTip("Click a moment to list the executions started then")
+        self.scene().sigMouseClicked.connect(self._clicked)
         self.executions = self.plot([], [], name="executions", pen=pg.mkPen("#1e88e5", width=2),
                                     fillLevel=0, brush=(30, 136, 229, 40))
         self.failures = self.plot([], [], name="failures", pen=pg.mkPen("#e53935", width=2))
@@ -55,6 +65,20 @@ class ExecutionsChart(_Chart):
         self.executions.setData(x, s.executions.astype(float))
         self.failures.setData(x, s.failures.astype(float))
         self._show_empty(int(s.executions.sum()) == 0, x)
+
+    def _clicked(self, event: Any) -> None:
+        if event.button() != Qt.MouseButton.LeftButton or event.double():
+            return
+        x, _ = self.executions.getData()
+        if x is None or not len(x):
+            return
+        vb = self.getPlotItem().vb
+        if not vb.sceneBoundingRect().contains(event.scenePos()):
+            return  # a click on an axis or the title
+        self.emit_time(float(vb.mapSceneToView(event.scenePos()).x()))
+
+    def emit_time(self, seconds: float) -> None:
+        self.time_clicked.emit(datetime.fromtimestamp(seconds, UTC))
 
 
 class LatencyChart(_Chart):

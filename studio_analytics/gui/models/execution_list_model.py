@@ -12,6 +12,7 @@ from PySide6.QtGui import QColor
 
 from studio_analytics.analytics.results import ExecutionRow, PageCursor
 from studio_analytics.gui.models.row_table_model import Column, RowTableModel, count, ms
+from studio_analytics.gui.zone import with_zone
 
 Index = QModelIndex | QPersistentModelIndex
 STATUS_COLOURS = {"success": QColor("#2e7d32"), "failure": QColor("#c62828"), "timeout": QColor("#ef6c00"),
@@ -117,7 +118,7 @@ class ExecutionListModel(PagedRowTableModel):
     """Rows arrive a page at a time; ``fetchMore`` asks for the next page once."""
 
     COLUMNS = (
-        Column("Started", "start_time", _time),
+        Column(with_zone("Started"), "start_time", _time),
         Column("Agent", "agent_name", str, numeric=False, sortable=False),
         Column("Status", "status", str, numeric=False, sortable=False),
         Column("Duration", "duration_ms", ms),

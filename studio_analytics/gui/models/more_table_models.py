@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from studio_analytics.gui.models.execution_list_model import PagedRowTableModel
 from studio_analytics.gui.models.row_table_model import Column, RowTableModel, count, ms, pct, when
+from studio_analytics.gui.zone import with_zone
 
 
 def _score(v: float | None) -> str:
@@ -53,7 +54,7 @@ class SessionTableModel(PagedRowTableModel):
     COLUMNS = (
         Column("Session", "session_id", str, numeric=False),
         Column("User", "user_id", _text, numeric=False),
-        Column("Started", "start_time", when),
+        Column(with_zone("Started"), "start_time", when),
         Column("Duration", "duration_ms", ms),
         Column("Queries", "total_queries", count),
         Column("Failed", "failed_queries", count),

@@ -55,10 +55,12 @@ class UsageView(QWidget):
         splitter.setSizes([320, 420])
         QVBoxLayout(self).addWidget(splitter)
 
-    def show_rows(self, rows: Sequence[Any]) -> None:
+    def show_rows(self, rows: Sequence[Any], total: int | None = None) -> None:
+        """``total``: how many rows the full result has, when the query says."""
         self.model.set_rows(rows)
         capped = self.cap is not None and len(rows) >= self.cap
-        self.cap_label.setText(f"Showing the first {len(rows):,} rows in this order (the list stops at {self.cap:,}); "
+        of = f"{len(rows):,} of {total:,}" if total is not None and total > len(rows) else f"the first {len(rows):,}"
+        self.cap_label.setText(f"Showing {of} rows in this order (the list stops at {self.cap:,}); "
                                "Export CSV writes all of them" if capped else "")
         self.cap_label.setVisible(capped)
         if self.chart_values is not None and isinstance(self.chart, HorizontalBarChart):
