@@ -48,6 +48,9 @@ def run_gui(args: argparse.Namespace) -> int:
 
     settings = QSettings()
     preset = getattr(args, "time_range", None) or str(settings.value("window/range", "7d"))
+    from studio_analytics.gui import zone
+
+    zone.setting().set_utc(str(settings.value("time/utc", "false")).lower() == "true")
     from studio_analytics.gui.resources import app_icon, stylesheet
 
     app.setWindowIcon(app_icon())

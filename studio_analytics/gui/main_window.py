@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from PySide6.QtCore import QDateTime, QSettings, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from studio_analytics.analytics import time_range
 from studio_analytics.analytics.results import DashboardSnapshot, ExecutionFilter, Health, TimeRange
+from studio_analytics.gui import zone
 from studio_analytics.gui.charts import follow_palette
 from studio_analytics.gui.charts.bar_chart import HorizontalBarChart
 from studio_analytics.gui.charts.time_chart import CountChart, ErrorRateChart, TrendChart
@@ -73,8 +74,8 @@ class MainWindow(QMainWindow):
 
         self.range_box = QComboBox()
         self.range_box.addItems(["Last 24 hours", "Last 7 days", "Last 30 days", "Custom…"])
-        now = QDateTime.currentDateTime()
-        self.custom_start = QDateTimeEdit(now.addDays(-7))
+        now = zone.to_input(datetime.now(UTC))  # inputs hold times of the zone shown
+        self.custom_start = QDateTimeEdit(now - timedelta(days=7))
         self.custom_end = QDateTimeEdit(now)
         for edit in (self.custom_start, self.custom_end):
             edit.setCalendarPopup(True)
@@ -107,6 +108,11 @@ class MainWindow(QMainWindow):
         toolbar.addAction(refresh)
         toolbar.addWidget(self.auto_refresh)
         toolbar.addWidget(self.interval)
+        self.utc_box = QCheckBox("UTC")
+        self.utc_box.setToolTip("Show every time in UTC instead of this computer's time zone")
+        self.utc_box.setChecked(zone.showing_utc())
+        self.utc_box.toggled.connect(self.show_utc)
+        toolbar.addWidget(self.utc_box)
         export = QAction("Export CSV…", self)
         export.triggered.connect(lambda: self.export_current_view())
         toolbar.addAction(export)
@@ -183,8 +189,8 @@ class MainWindow(QMainWindow):
     def custom_range(self) -> tuple[datetime, datetime] | None:
         if self.range_preset != "custom":
             return None
-        return (self.custom_start.dateTime().toPython().astimezone(UTC),
-                self.custom_end.dateTime().toPython().astimezone(UTC))
+        return (zone.from_input(self.custom_start.dateTime().toPython()),
+                zone.from_input(self.custom_end.dateTime().toPython()))
 
     def current_time_range(self) -> TimeRange:
         custom = self.custom_range
@@ -344,7 +350,7 @@ class MainWindow(QMainWindow):
         if result.unchanged and result.snapshot is self.last_snapshot is not None:
             # Nothing new in the database, and the figures on screen are that snapshot's
             # (a stale reply may have been dropped in between: then it is drawn below).
-            self.statusBar().showMessage(f"connected · no changes · checked {datetime.now().astimezone():%H:%M:%S %Z}")
+            self.statusBar().showMessage(f"connected · no changes · checked {zone.in_zone(datetime.now(UTC)):%H:%M:%S %Z}")
             if self.auto_refresh.isChecked():
                 self.timer.start(self._refresh_ms)
             self.refresh_finished.emit(result.health)
@@ -370,7 +376,7 @@ class MainWindow(QMainWindow):
                 self._clear_figures("No data")
             delay = min(1000 * 2 ** min(self._failures - 1, 6), MAX_BACKOFF_MS)
         if health.ok:
-            parts = ["connected", f"refreshed {datetime.now().astimezone():%H:%M:%S %Z}",
+            parts = ["connected", f"refreshed {zone.in_zone(datetime.now(UTC)):%H:%M:%S %Z}",
                      f"queries {result.seconds * 1000:.0f} ms"]
             if health.row_counts:  # the range's count, from the same read as the figures
                 parts.append(f"{health.row_counts.get('agent_execution_metrics', 0):,} executions in range")
@@ -392,6 +398,20 @@ class MainWindow(QMainWindow):
             self.errors.chart.set_series(snap.errors.series)  # type: ignore[attr-defined]
         if snap.sessions is not None:
             self.sessions.show_activity(snap.sessions, snap.time_range)
+
+    def show_utc(self, on: bool) -> None:
+        """One zone for every time in the window: the time inputs keep the moment they
+        hold, shown in the new zone; tables, charts and the status bar follow."""
+        edits = (self.custom_start, self.custom_end, self.executions.goto_time)
+        moments = [zone.from_input(edit.dateTime().toPython()) for edit in edits]
+        zone.setting().set_utc(on)
+        for edit, moment in zip(edits, moments, strict=True):
+            edit.setDateTime(zone.to_input(moment))
+        if self.utc_box.isChecked() != on:
+            self.utc_box.setChecked(on)
+        QSettings().setValue("time/utc", on)
+        if self.last_health is not None:
+            self.refresh()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.timer.stop()

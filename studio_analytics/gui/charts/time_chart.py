@@ -10,8 +10,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 
 from studio_analytics.analytics.results import TimeSeries
+from studio_analytics.gui import zone
 from studio_analytics.gui.charts import show_axes, show_message
-from studio_analytics.gui.zone import zone_name
 
 LOADING = "Loading…"
 
@@ -19,10 +19,11 @@ LOADING = "Loading…"
 class _Chart(pg.PlotWidget):
     def __init__(self, title: str, y_label: str) -> None:
         # Local time, like the tables; the axis says which zone.
-        super().__init__(axisItems={"bottom": pg.DateAxisItem()})
+        super().__init__(axisItems={"bottom": pg.DateAxisItem(utcOffset=zone.axis_offset())})
         self.setTitle(title)
         self.setLabel("left", y_label)
-        self.setLabel("bottom", f"time ({zone_name()})")
+        self.setLabel("bottom", f"time ({zone.zone_name()})")
+        zone.setting().changed.connect(self._zone_changed)
         # Room for five-digit values: pyqtgraph drops tick labels wider than the axis.
         self.getAxis("left").setWidth(self.fontMetrics().horizontalAdvance("000000") + 24)
         self.showGrid(x=True, y=True, alpha=0.2)
@@ -31,6 +32,13 @@ class _Chart(pg.PlotWidget):
         self.empty_text = pg.TextItem("", anchor=(0.5, 0.5), color=(120, 120, 120))
         self.getPlotItem().vb.addItem(self.empty_text, ignoreBounds=True)
         show_message(self, self.empty_text, LOADING)  # until the first result arrives
+
+    def _zone_changed(self) -> None:
+        axis = self.getAxis("bottom")
+        axis.utcOffset = zone.axis_offset()
+        axis.picture = None  # the ticks are drawn again in the new zone
+        axis.update()
+        self.setLabel("bottom", f"time ({zone.zone_name()})")
 
     def clear_data(self, message: str = LOADING) -> None:
         """No figures (a database switch, a first refresh): curves emptied, a message."""

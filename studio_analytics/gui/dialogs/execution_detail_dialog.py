@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from studio_analytics.analytics import execution_detail
 from studio_analytics.analytics.results import ExecutionDetail
+from studio_analytics.gui import zone
 from studio_analytics.gui.charts.waterfall_chart import WaterfallChart
 from studio_analytics.gui.models.row_table_model import count, ms
 from studio_analytics.gui.workers.query_runner import start_query
@@ -87,7 +88,7 @@ class ExecutionDetailDialog(QDialog):
         f = self.fields
         f["Agent"].setText(detail.agent_name + (f"  (id {detail.agent_id})" if detail.agent_id else ""))
         f["Status"].setText(detail.status + (f" (stored as {detail.raw_status})" if detail.raw_status != detail.status else ""))
-        f["Started"].setText(detail.start_time.astimezone().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3])
+        f["Started"].setText(zone.in_zone(detail.start_time).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " " + zone.zone_name())
         f["Duration"].setText(ms(detail.duration_ms))
         f["Tools"].setText(f"{detail.tool_count} ({', '.join(c.tool_name for c in detail.tool_calls) or 'none'})")
         f["API calls"].setText(count(detail.api_calls_count))

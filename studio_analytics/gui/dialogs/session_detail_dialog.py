@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from studio_analytics.analytics import session_detail
 from studio_analytics.analytics.results import SessionDetail
+from studio_analytics.gui import zone
 from studio_analytics.gui.charts.waterfall_chart import STATUS_BRUSH
 from studio_analytics.gui.models.execution_list_model import ExecutionListModel
 from studio_analytics.gui.models.row_table_model import count, ms, pct
@@ -41,7 +42,7 @@ class SessionDetailDialog(QDialog):
                     "Tokens", "Active", "Client"):
             self.fields[key] = QLabel("—")
             form.addRow(key, self.fields[key])
-        self.timeline = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem(utcOffset=0)})
+        self.timeline = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem(utcOffset=zone.axis_offset())})
         self.timeline.setTitle("Executions in this session")
         self.timeline.getPlotItem().invertY(True)
         self.bars = pg.BarGraphItem(x0=[], y=[], width=[], height=0.7, brushes=[], pen=None)
@@ -73,7 +74,7 @@ class SessionDetailDialog(QDialog):
                                                          if detail.executions_truncated else ""))
         f = self.fields
         f["User"].setText(s.user_id or "—")
-        f["Started"].setText(s.start_time.astimezone().strftime("%Y-%m-%d %H:%M:%S"))
+        f["Started"].setText(zone.in_zone(s.start_time).strftime("%Y-%m-%d %H:%M:%S %Z"))
         f["Duration"].setText(ms(s.duration_ms))
         f["Queries"].setText(f"{s.total_queries:,} ({s.successful_queries:,} ok, {s.failed_queries:,} failed)")
         f["Success rate"].setText(pct(s.successful_queries / s.total_queries if s.total_queries else None))

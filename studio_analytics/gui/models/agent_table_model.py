@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from studio_analytics.gui.models.row_table_model import Column, RowTableModel, count, ms, pct, when
-from studio_analytics.gui.zone import with_zone
 
 
 class AgentTableModel(RowTableModel):
@@ -19,5 +18,5 @@ class AgentTableModel(RowTableModel):
         Column("p99", "p99_duration_ms", ms),
         Column("Tool calls", "total_tool_calls", count),
         Column("Tokens", "total_tokens", count),
-        Column(with_zone("Last used"), "last_used", when),
+        Column("Last used", "last_used", when, timed=True),
     )

@@ -12,7 +12,7 @@ from PySide6.QtGui import QColor
 
 from studio_analytics.analytics.results import ExecutionRow, PageCursor
 from studio_analytics.gui.models.row_table_model import Column, RowTableModel, count, ms
-from studio_analytics.gui.zone import with_zone
+from studio_analytics.gui.zone import in_zone
 
 Index = QModelIndex | QPersistentModelIndex
 STATUS_COLOURS = {"success": QColor("#2e7d32"), "failure": QColor("#c62828"), "timeout": QColor("#ef6c00"),
@@ -20,7 +20,7 @@ STATUS_COLOURS = {"success": QColor("#2e7d32"), "failure": QColor("#c62828"), "t
 
 
 def _time(v: Any) -> str:
-    return v.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return in_zone(v).strftime("%Y-%m-%d %H:%M:%S")
 
 
 class PagedRowTableModel(RowTableModel):
@@ -118,7 +118,7 @@ class ExecutionListModel(PagedRowTableModel):
     """Rows arrive a page at a time; ``fetchMore`` asks for the next page once."""
 
     COLUMNS = (
-        Column(with_zone("Started"), "start_time", _time),
+        Column("Started", "start_time", _time, timed=True),
         Column("Agent", "agent_name", str, numeric=False, sortable=False),
         Column("Status", "status", str, numeric=False, sortable=False),
         Column("Duration", "duration_ms", ms),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from studio_analytics.gui.models.execution_list_model import PagedRowTableModel
 from studio_analytics.gui.models.row_table_model import Column, RowTableModel, count, ms, pct, when
-from studio_analytics.gui.zone import with_zone
 
 
 def _score(v: float | None) -> str:
@@ -54,7 +53,7 @@ class SessionTableModel(PagedRowTableModel):
     COLUMNS = (
         Column("Session", "session_id", str, numeric=False),
         Column("User", "user_id", _text, numeric=False),
-        Column(with_zone("Started"), "start_time", when),
+        Column("Started", "start_time", when, timed=True),
         Column("Duration", "duration_ms", ms),
         Column("Queries", "total_queries", count),
         Column("Failed", "failed_queries", count),

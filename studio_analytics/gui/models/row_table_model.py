@@ -9,6 +9,9 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 
+from studio_analytics.gui import zone
+from studio_analytics.gui.zone import in_zone
+
 Index = QModelIndex | QPersistentModelIndex
 
 
@@ -19,6 +22,7 @@ class Column:
     fmt: Callable[[Any], str] = str
     numeric: bool = True
     sortable: bool = True
+    timed: bool = False  # a time: the header names the zone shown
 
 
 def ms(v: float | None) -> str:
@@ -36,7 +40,7 @@ def count(v: int | None) -> str:
 
 
 def when(v: datetime | None) -> str:
-    return "—" if v is None else v.astimezone().strftime("%Y-%m-%d %H:%M")
+    return "—" if v is None else in_zone(v).strftime("%Y-%m-%d %H:%M")
 
 
 class RowTableModel(QAbstractTableModel):
@@ -48,6 +52,13 @@ class RowTableModel(QAbstractTableModel):
     def __init__(self) -> None:
         super().__init__()
         self._rows: list[Any] = []
+        zone.setting().changed.connect(self._zone_changed)
+
+    def _zone_changed(self) -> None:
+        if self.COLUMNS:
+            self.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, len(self.COLUMNS) - 1)
+        if self._rows:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, len(self.COLUMNS) - 1))
 
     def set_rows(self, rows: Sequence[Any]) -> None:
         self.beginResetModel()
@@ -78,7 +89,8 @@ class RowTableModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return self.COLUMNS[section].header
+            column = self.COLUMNS[section]
+            return zone.with_zone(column.header) if column.timed else column.header
         return None
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:

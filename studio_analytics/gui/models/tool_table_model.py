@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from studio_analytics.gui.models.row_table_model import Column, RowTableModel, count, ms, pct, when
-from studio_analytics.gui.zone import with_zone
 
 
 def _apis(v: tuple[str, ...]) -> str:
@@ -26,5 +25,5 @@ class ToolTableModel(RowTableModel):
         Column("API calls", "api_calls", count),
         Column("API errors", "api_error_rate", pct),
         Column("Top agents", "top_agents", _agents, numeric=False, sortable=False),
-        Column(with_zone("Last used"), "last_used", when),
+        Column("Last used", "last_used", when, timed=True),
     )

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QFormLayout, QHeaderView, QLabel, QTableView, QVBo
 from sqlalchemy import exc, make_url
 
 from studio_analytics.analytics.results import Health
+from studio_analytics.gui import zone
 from studio_analytics.gui.models.row_count_table_model import RowCountTableModel
 
 
@@ -81,4 +82,4 @@ def database_title(url: str) -> str:
 
 
 def _when(t: datetime | None) -> str:
-    return "no executions yet" if t is None else t.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+    return "no executions yet" if t is None else zone.in_zone(t).strftime("%Y-%m-%d %H:%M:%S %Z")

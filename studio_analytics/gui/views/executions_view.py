@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from PySide6.QtCore import QDateTime, QModelIndex, Qt, QThreadPool, Signal
+from PySide6.QtCore import QModelIndex, Qt, QThreadPool, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -44,6 +44,7 @@ from studio_analytics.analytics.results import (
     PageCursor,
     TimeRange,
 )
+from studio_analytics.gui import zone
 from studio_analytics.gui.models.execution_list_model import ExecutionListModel
 from studio_analytics.gui.workers.query_runner import start_query
 
@@ -140,13 +141,13 @@ class ExecutionsView(QWidget):
         self.new_button.hide()
         self.anchor_label = QLabel()
         self.anchor_label.hide()
-        self.goto_time = QDateTimeEdit(QDateTime.currentDateTime())
+        self.goto_time = QDateTimeEdit(zone.to_input(datetime.now(UTC)))
         self.goto_time.setCalendarPopup(True)
         self.goto_time.setDisplayFormat("yyyy-MM-dd HH:mm:ss")
         self.goto_time.setToolTip("Show the executions that started at or before this time (Ctrl+G)")
         goto = QPushButton("Go")
         goto.setToolTip("Go to time (Ctrl+G)")
-        goto.clicked.connect(lambda: self.go_to_time(self.goto_time.dateTime().toPython().astimezone(UTC)))
+        goto.clicked.connect(lambda: self.go_to_time(zone.from_input(self.goto_time.dateTime().toPython())))
         self.goto_time.editingFinished.connect(goto.setFocus)  # Enter in the box, then Enter on Go
         QShortcut(QKeySequence("Ctrl+G"), self, self._focus_goto)
         nav = QHBoxLayout()
@@ -238,7 +239,7 @@ class ExecutionsView(QWidget):
         self.empty.hide()
         self._show_unseen(0)
         self.anchor_label.setText("" if anchor is None else
-                                  f"From {anchor.astimezone():%Y-%m-%d %H:%M:%S} back · Home: newest")
+                                  f"From {zone.in_zone(anchor):%Y-%m-%d %H:%M:%S %Z} back · Home: newest")
         self.anchor_label.setVisible(anchor is not None)
         self._start_count()
 
