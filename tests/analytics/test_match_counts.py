@@ -22,23 +22,9 @@ from studio_analytics.analytics.results import ExecutionFilter, PageCursor, Time
 from studio_analytics.analytics.rollup_sources import split_range
 from studio_analytics.db.engine import create_db_engine
 from studio_analytics.db.models import AgentExecutionMetrics as AEM
-from studio_analytics.demo.generator import backfill
+from tests.demo_data import demo_fixtures
 
-
-@pytest.fixture(scope="module")
-def demo_sqlite(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = f"sqlite:///{tmp_path_factory.mktemp('counts') / 'demo.sqlite3'}"
-    backfill(url, executions=1_200, days=4, seed=8)
-    return url
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def demo_url(request: pytest.FixtureRequest) -> str:
-    if request.param == "sqlite":
-        return request.getfixturevalue("demo_sqlite")
-    url = request.getfixturevalue("pg_empty_url")
-    backfill(url, executions=600, days=4, seed=8)
-    return url
+demo_sqlite, demo_url = demo_fixtures(executions=1_200, days=4, seed=8, pg_executions=600)
 
 
 def _raw_count(conn, tr: TimeRange, f: ExecutionFilter = ExecutionFilter()) -> int:  # noqa: B008

@@ -19,23 +19,9 @@ from studio_analytics.analytics import (
 )
 from studio_analytics.db.engine import create_db_engine
 from studio_analytics.db.rollups import PERCENTILE_RELATIVE_ERROR, USE_ROLLUPS_OPTION
-from studio_analytics.demo.generator import backfill
+from tests.demo_data import demo_fixtures
 
-
-@pytest.fixture(scope="module")
-def demo_sqlite(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.sqlite3'}"
-    backfill(url, executions=1_500, days=20, seed=5)
-    return url
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def demo_url(request: pytest.FixtureRequest) -> str:
-    if request.param == "sqlite":
-        return request.getfixturevalue("demo_sqlite")
-    url = request.getfixturevalue("pg_empty_url")
-    backfill(url, executions=800, days=10, seed=5)
-    return url
+demo_sqlite, demo_url = demo_fixtures(executions=1_500, days=20, seed=5, pg_executions=800)
 
 
 def _close(a: float | None, b: float | None, rel: float = 1e-9) -> bool:

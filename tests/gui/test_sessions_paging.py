@@ -12,29 +12,15 @@ from PySide6.QtCore import Qt
 from studio_analytics.analytics import session_activity, time_range
 from studio_analytics.analytics.sessions import SESSION_SORTS, count_sessions, list_sessions
 from studio_analytics.db.engine import create_db_engine
-from studio_analytics.demo.generator import backfill
 from studio_analytics.gui.main_window import MainWindow
+from tests.demo_data import demo_fixtures
 
-
-@pytest.fixture(scope="module")
-def many_sessions(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = f"sqlite:///{tmp_path_factory.mktemp('sessions') / 'demo.sqlite3'}"
-    backfill(url, executions=2_500, days=3, seed=13)
-    return url
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def demo_url(request: pytest.FixtureRequest) -> str:
-    if request.param == "sqlite":
-        return request.getfixturevalue("many_sessions")
-    url = request.getfixturevalue("pg_empty_url")
-    backfill(url, executions=1_200, days=3, seed=13)
-    return url
+demo_sqlite, demo_url = demo_fixtures(executions=2_500, days=3, seed=13, pg_executions=1_200)
 
 
 @pytest.fixture
-def window(qtbot, many_sessions: str):
-    win = MainWindow(many_sessions)
+def window(qtbot, demo_sqlite: str):
+    win = MainWindow(demo_sqlite)
     qtbot.addWidget(win)
     win.auto_refresh.setChecked(False)
     with qtbot.waitSignal(win.refresh_finished, timeout=20_000):
@@ -81,9 +67,9 @@ def test_keyset_pages_walk_every_session_once(demo_url: str, sort: str) -> None:
     engine.dispose()
 
 
-def test_the_tab_pages_past_200_and_says_how_many(qtbot, window: MainWindow, many_sessions: str) -> None:
+def test_the_tab_pages_past_200_and_says_how_many(qtbot, window: MainWindow, demo_sqlite: str) -> None:
     view = window.sessions
-    total = _total(many_sessions, window.last_snapshot.time_range)
+    total = _total(demo_sqlite, window.last_snapshot.time_range)
     assert total > 200 and view.model.rowCount() == 200
     assert view.loaded_label.text().startswith(f"Showing 200 of {total:,} sessions")
     _load_all(qtbot, view.model)
@@ -94,26 +80,26 @@ def test_the_tab_pages_past_200_and_says_how_many(qtbot, window: MainWindow, man
     assert view.loaded_label.text() == f"{total:,} sessions"
 
 
-def test_a_sort_change_drops_the_page_on_its_way(qtbot, window: MainWindow, many_sessions: str) -> None:
+def test_a_sort_change_drops_the_page_on_its_way(qtbot, window: MainWindow, demo_sqlite: str) -> None:
     view = window.sessions
     view.model.fetchMore()  # page two of the start_time order is on its way...
     with qtbot.waitSignal(window.refresh_finished, timeout=20_000):
         view.table.sortByColumn(3, Qt.SortOrder.AscendingOrder)  # ...when the user sorts by duration
     _load_all(qtbot, view.model)
     rows = [view.model.row_at(i) for i in range(view.model.rowCount())]
-    assert len(rows) == len({r.session_id for r in rows}) == _total(many_sessions, view.time_range)
+    assert len(rows) == len({r.session_id for r in rows}) == _total(demo_sqlite, view.time_range)
     durations = [-1.0 if r.duration_ms is None else r.duration_ms for r in rows]
     assert durations == sorted(durations)
 
 
-def test_export_writes_every_session_of_the_range(qtbot, window: MainWindow, many_sessions: str,
+def test_export_writes_every_session_of_the_range(qtbot, window: MainWindow, demo_sqlite: str,
                                                   tmp_path: Path) -> None:
     out = tmp_path / "sessions.csv"
     with qtbot.waitSignal(window.exporter.export_finished, timeout=30_000) as blocker:
         window.export_current_view(str(out))
     with out.open(newline="", encoding="utf-8") as f:
         ids = [r["session_id"] for r in csv.DictReader(f)]
-    total = _total(many_sessions, window.sessions.latest_range)
+    total = _total(demo_sqlite, window.sessions.latest_range)
     assert blocker.args[1] == len(ids) == len(set(ids)) == total > 200
 
 
