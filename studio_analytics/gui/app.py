@@ -7,7 +7,9 @@ import logging
 import os
 import sys
 import traceback
+from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from studio_analytics.config import resolve_db_url
 
@@ -69,7 +71,7 @@ def run_gui(args: argparse.Namespace) -> int:
         from PySide6.QtCore import QTimer
 
         def grab() -> None:
-            ok = window.grab().save(screenshot)
+            ok = _save_private_png(window.grab(), screenshot)
             if not ok:
                 log.error("could not write %s", screenshot)
             window.close()
@@ -85,3 +87,20 @@ def run_gui(args: argparse.Namespace) -> int:
     code = app.exec()
     window.close()
     return int(code)
+
+
+def _save_private_png(picture: Any, path: str) -> bool:
+    """The window's picture shows the users' data: written 0600, to a temporary file
+    beside ``path`` that replaces it only once complete."""
+    import tempfile
+
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".png")  # 0600
+    os.close(fd)
+    try:
+        if not picture.save(tmp, "PNG"):
+            return False
+        os.replace(tmp, target)
+        return True
+    finally:
+        Path(tmp).unlink(missing_ok=True)

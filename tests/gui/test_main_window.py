@@ -95,3 +95,6 @@ def test_screenshot_subprocess_is_not_blank(sqlite_db_url: str, tmp_path: Path) 
     assert (image.width(), image.height()) == (900, 600)
     colours = {image.pixel(x, y) for x in range(0, 900, 7) for y in range(0, 600, 7)}
     assert len(colours) > 5
+    # The picture shows the users' data: private, and no temporary file left beside it.
+    assert out.stat().st_mode & 0o077 == 0
+    assert [f.name for f in tmp_path.iterdir() if f.name.startswith(".shot.png")] == []
