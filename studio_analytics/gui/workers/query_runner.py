@@ -35,10 +35,26 @@ class QueryRunner(QRunnable):
         self.signals.finished.emit(self.generation, result)
 
 
+#: The signals of every query still running or whose answer is not delivered yet. A
+#: caller may drop its runner when it no longer wants the answer (a newer generation);
+#: the QObject that the pool thread emits from must outlive that emit and its delivery,
+#: or the emit touches a deleted object (a crash seen when filters changed quickly).
+_in_flight: dict[int, QuerySignals] = {}
+
+
 def start_query(pool: QThreadPool, url: str, generation: int, query: Callable[[Any], Any],
                 on_done: Callable[[int, Any], None], on_error: Callable[[int, Any], None]) -> QueryRunner:
     runner = QueryRunner(url, generation, query)
-    runner.signals.finished.connect(on_done)
-    runner.signals.failed.connect(on_error)
+    signals = runner.signals
+    key = id(signals)  # the closure holds the key, not the object: no cycle through Qt
+    _in_flight[key] = signals
+
+    def release(_generation: int, _value: Any) -> None:
+        _in_flight.pop(key, None)  # on the GUI thread, once the answer has arrived
+
+    signals.finished.connect(on_done)
+    signals.failed.connect(on_error)
+    signals.finished.connect(release)  # after the caller's handler: connections run in order
+    signals.failed.connect(release)
     pool.start(runner)
     return runner
