@@ -34,6 +34,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, func, insert, make_url, select, text
 
@@ -104,20 +105,7 @@ def bench_span_cost(n: int, workdir: Path) -> dict[str, float]:
         assert tracker.flush(300)
         tracker.shutdown(10)
     try:
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import (
-            BatchSpanProcessor,
-            SpanExporter,
-            SpanExportResult,
-        )
-
-        class Discard(SpanExporter):
-            def export(self, spans: object) -> SpanExportResult:
-                return SpanExportResult.SUCCESS
-
-        provider = TracerProvider()
-        provider.add_span_processor(BatchSpanProcessor(Discard(), max_queue_size=n * 2))
-        otel = provider.get_tracer("bench")
+        provider, otel = _otel_tracer(n)
 
         def otel_spans(k: int) -> None:
             with otel.start_as_current_span("execution"):
@@ -130,6 +118,21 @@ def bench_span_cost(n: int, workdir: Path) -> dict[str, float]:
     except ImportError:
         pass
     return results
+
+
+def _otel_tracer(n: int) -> tuple[Any, Any]:
+    """An OpenTelemetry SDK tracer with a ``BatchSpanProcessor`` whose exporter discards
+    (raises ImportError without the SDK): the baseline both span measurements use."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    class Discard(SpanExporter):
+        def export(self, spans: object) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(Discard(), max_queue_size=n * 2))
+    return provider, provider.get_tracer("bench")
 
 
 def bench_small_input(n: int, workdir: Path) -> dict[str, float]:
@@ -147,20 +150,7 @@ def bench_small_input(n: int, workdir: Path) -> dict[str, float]:
     results = {"studio-analytics, input dict": _per_span_us(tracked, n, between=lambda: tracker.flush(300))}
     tracker.shutdown(10)
     try:
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import (
-            BatchSpanProcessor,
-            SpanExporter,
-            SpanExportResult,
-        )
-
-        class Discard(SpanExporter):
-            def export(self, spans: object) -> SpanExportResult:
-                return SpanExportResult.SUCCESS
-
-        provider = TracerProvider()
-        provider.add_span_processor(BatchSpanProcessor(Discard(), max_queue_size=n * 2))
-        otel = provider.get_tracer("bench")
+        provider, otel = _otel_tracer(n)
 
         def otel_spans(k: int) -> None:
             with otel.start_as_current_span("execution"):

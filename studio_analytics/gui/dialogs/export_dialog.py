@@ -135,13 +135,18 @@ class StreamExportRunner(QRunnable):
         except ExportCancelled as e:
             self.signals.export_failed.emit(str(e))
             return
-        except OSError as e:  # the file, not the database: a full disk is not a "database error"
-            self.signals.export_failed.emit(file_error_message(self.path, e))
-            return
-        except Exception as e:  # noqa: BLE001
-            self.signals.export_failed.emit(translate_error(e, self.url).message)
+        except Exception as e:  # noqa: BLE001 - reported in the window, never raised
+            self.signals.export_failed.emit(failure_message(e, self.path, self.url))
             return
         self.signals.export_finished.emit(self.path, n)
+
+
+def failure_message(error: Exception, path: str, url: str) -> str:
+    """What the window says about a failed export: a file error names the file and its
+    cause (a full disk is not a "database error"); anything else is the database's."""
+    if isinstance(error, OSError):
+        return file_error_message(path, error)
+    return translate_error(error, url).message
 
 
 class QueryExportRunner(QRunnable):
@@ -159,11 +164,8 @@ class QueryExportRunner(QRunnable):
             with get_engine(self.url, read_only=True).connect() as conn:
                 rows = self.query(conn)
             n = write_rows_csv(self.path, rows, escape_formulas=self.escape_formulas)
-        except OSError as e:
-            self.signals.export_failed.emit(file_error_message(self.path, e))
-            return
-        except Exception as e:  # noqa: BLE001
-            self.signals.export_failed.emit(translate_error(e, self.url).message)
+        except Exception as e:  # noqa: BLE001 - reported in the window, never raised
+            self.signals.export_failed.emit(failure_message(e, self.path, self.url))
             return
         self.signals.export_finished.emit(self.path, n)
 
