@@ -53,6 +53,12 @@ class SummaryKpis:
     total_failures: int
     #: executions of the previous period: below MIN_RUNS_TO_COMPARE the changes are noise
     previous_executions: int = 0
+    #: USD of the priced model calls in the range (and the previous period); None on a
+    #: database without model calls. Unpriced calls are never counted as $0: see
+    #: ``unpriced_calls``.
+    cost_usd: KpiValue | None = None
+    #: model calls of the range whose cost is unknown (no price, or no token count)
+    unpriced_calls: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +76,11 @@ class AgentUsageRow:
     total_tool_calls: int
     total_tokens: int
     last_used: datetime | None
+    #: from the agent's model calls (None on a database without model calls)
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None  # priced calls only; None when none is priced
+    unpriced_calls: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +200,8 @@ class SessionRow:
     total_tokens_used: int
     is_active: bool
     row_id: int | None = None  # the keyset tie-breaker: where the next page starts
+    cost_usd: float | None = None  # of the session's priced model calls
+    unpriced_calls: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +248,11 @@ class ExecutionRow:
     user_id: str | None
     error_message: str | None  # first 200 characters
     row_id: int | None = None  # the keyset tie-breaker: where a live list resumes
+    #: from the execution's own model calls (None: no model calls, or no such table)
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    unpriced_calls: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +280,46 @@ class ExecutionDetail:
     workflow_id: uuid.UUID | None = None
     workflow_type: str | None = None
     session: SessionRow | None = None
+    #: every span below the execution at any depth, the execution itself first, then
+    #: depth first with siblings by start time (see analytics.trace)
+    spans: tuple[TraceSpan, ...] = ()
+    spans_truncated: bool = False
+    parent_id: uuid.UUID | None = None
+    trace_id: uuid.UUID | None = None
+    cost_usd: float | None = None  # of the execution's own model calls
+    unpriced_calls: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TraceSpan:
+    """One span of an execution's tree: the execution, a sub-agent's execution, a tool
+    call or a model call. ``depth`` 0 is the execution the tree was opened on."""
+
+    span_id: uuid.UUID
+    parent_id: uuid.UUID | None
+    kind: str  # "execution", "tool" or "model"
+    name: str  # agent name, tool name, or model
+    start_time: datetime
+    end_time: datetime | None
+    duration_ms: float | None
+    status: str  # normalised
+    error_message: str | None
+    depth: int
+    input: Any = None  # query, input_data or request
+    output: Any = None  # response, output_data or response
+    tokens_used: int | None = None  # executions
+    input_tokens: int | None = None  # model calls
+    output_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    time_to_first_token_ms: float | None = None
+    cost_usd: float | None = None
+    cost_source: str | None = None
+    provider: str | None = None
+    operation: str | None = None
+    external_api_called: str | None = None  # tools
+    api_status_code: int | None = None
+    api_response_time_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,6 +375,91 @@ class Health:
 
 
 @dataclass(frozen=True, slots=True)
+class CostTotals:
+    """Model calls of a range: what is known of their cost, and what is not."""
+
+    calls: int
+    failures: int  # failed or timed out
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    reasoning_tokens: int
+    cost_usd: float  # of the priced calls
+    priced_calls: int
+    unpriced_calls: int
+    unpriced_input_tokens: int
+    unpriced_output_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModelUsageRow:
+    model: str
+    providers: tuple[str, ...]
+    calls: int
+    failures: int  # failed or timed out
+    failure_rate: float | None
+    avg_duration_ms: float | None
+    p50_duration_ms: float | None
+    p95_duration_ms: float | None
+    avg_ttft_ms: float | None
+    p50_ttft_ms: float | None
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    reasoning_tokens: int
+    cost_usd: float | None  # None when none of its calls is priced
+    cost_per_1k_calls: float | None  # over the priced calls
+    unpriced_calls: int
+    unpriced_input_tokens: int
+    unpriced_output_tokens: int
+    #: the model has a price in the current price table
+    priced: bool
+    last_used: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class CostSeries:
+    """Cost and tokens per bucket. ``by_model`` / ``by_agent``: cost per bucket of the
+    largest spenders (numpy float64 arrays), the rest summed as "other"."""
+
+    bucket: Bucket
+    bucket_starts: Any  # np.ndarray[float64] POSIX seconds
+    by_model: dict[str, Any]
+    by_agent: dict[str, Any]
+    input_tokens: Any  # np.ndarray[int64]
+    output_tokens: Any  # np.ndarray[int64]
+    calls: Any  # np.ndarray[int64]
+    unpriced_calls: Any  # np.ndarray[int64]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelUsage:
+    rows: tuple[ModelUsageRow, ...]
+    totals: CostTotals
+    series: CostSeries | None = None
+    #: models in the range, whatever the limit on ``rows``
+    total_rows: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CostBreakdownRow:
+    key: str  # the model, agent, user, session or day (ISO date)
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None  # None when none of its calls is priced
+    unpriced_calls: int
+
+
+@dataclass(frozen=True, slots=True)
+class CostBreakdown:
+    by: str  # "model", "agent", "user", "session" or "day"
+    rows: tuple[CostBreakdownRow, ...]
+    totals: CostTotals
+    total_rows: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class DashboardSnapshot:
     """Everything one refresh of the window shows, from one worker run."""
 
@@ -332,6 +475,7 @@ class DashboardSnapshot:
     errors: ErrorAnalysis | None = None
     sessions: SessionActivity | None = None
     health: Health | None = None
+    models: ModelUsage | None = None
 
 
 @dataclass(frozen=True, slots=True)

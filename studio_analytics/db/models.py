@@ -7,6 +7,11 @@ integer columns read into the same attributes.
 
 Indexes are the ones the dashboard queries use; the composite ones end in the columns
 those queries aggregate (status, duration_ms) so SQLite answers from the index alone.
+
+Our own additions to the Agent Studio tables (``parent_id``, ``trace_id``: migration 0003)
+are *deferred* columns: ``select(AgentExecutionMetrics)`` leaves them out, so the same
+models still read an Agent Studio database, which has no such columns. Code that reads
+them asks :func:`studio_analytics.db.capabilities.has_span_tree` first.
 """
 
 from __future__ import annotations
@@ -80,6 +85,12 @@ class AgentExecutionMetrics(Base):
     correlation_id: Mapped[str | None] = mapped_column(String(255))
     tokens_used: Mapped[int | None]
     api_calls_count: Mapped[int] = mapped_column(default=0)
+    #: ours (0003): the enclosing execution, tool call or model call (a sub-agent's
+    #: caller); NULL at the top of a trace
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(deferred=True)
+    #: ours (0003): the trace this row belongs to (the id of its outermost span, or the
+    #: OpenTelemetry trace id)
+    trace_id: Mapped[uuid.UUID | None] = mapped_column(deferred=True)
 
     __table_args__ = (
         Index("ix_exec_start_time", "start_time"),
@@ -88,6 +99,8 @@ class AgentExecutionMetrics(Base):
         Index("ix_exec_session_time", "session_id", "start_time"),
         Index("ix_exec_user_time", "user_id", "start_time"),
         Index("ix_exec_correlation", "correlation_id"),
+        Index("ix_exec_parent", "parent_id"),
+        Index("ix_exec_trace", "trace_id"),
     )
 
 
@@ -110,11 +123,16 @@ class ToolUsageMetrics(Base):
     external_api_called: Mapped[str | None] = mapped_column(String(255))
     api_response_time_ms: Mapped[float | None] = mapped_column(Float)
     api_status_code: Mapped[int | None]
+    #: ours (0003), as on executions: the enclosing span, and the trace
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(deferred=True)
+    trace_id: Mapped[uuid.UUID | None] = mapped_column(deferred=True)
 
     __table_args__ = (
         Index("ix_tool_start_time", "start_time"),
         Index("ix_tool_execution", "execution_id", "start_time"),
         Index("ix_tool_name_time", "tool_name", "start_time", "status", "duration_ms"),
+        Index("ix_tool_parent", "parent_id"),
+        Index("ix_tool_trace", "trace_id"),
     )
 
 
@@ -172,12 +190,73 @@ class SessionMetrics(Base):
     )
 
 
+class ModelCallMetrics(Base):
+    """One call to a language model (ours, migration 0003): which model, tokens in and
+    out, what it cost, how long it took and to its first token.
+
+    ``execution_id`` is the nearest execution around the call (NULL for a call made
+    outside any); ``parent_id`` the enclosing span of any kind; ``agent_name`` that
+    execution's agent, kept here so cost by agent needs no join. ``cost_usd`` is NULL
+    when the model has no price (see :mod:`studio_analytics.pricing`) or no token count
+    was recorded: such calls are *unpriced*, never $0. ``cost_source`` says where a cost
+    came from: ``price_table`` (recomputed by ``db reprice``) or ``recorded`` (given by
+    the agent or the span; never repriced).
+    """
+
+    __tablename__ = "model_call_metrics"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[uuid.UUID] = mapped_column(unique=True)
+    execution_id: Mapped[uuid.UUID | None]
+    parent_id: Mapped[uuid.UUID | None]
+    trace_id: Mapped[uuid.UUID | None]
+    agent_name: Mapped[str | None] = mapped_column(String(255))
+    model: Mapped[str] = mapped_column(String(255))
+    provider: Mapped[str | None] = mapped_column(String(255))
+    operation: Mapped[str] = mapped_column(String(64))
+    start_time: Mapped[datetime]
+    end_time: Mapped[datetime | None]
+    duration_ms: Mapped[float | None] = mapped_column(Float)
+    time_to_first_token_ms: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(32))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    input_tokens: Mapped[int | None]
+    output_tokens: Mapped[int | None]
+    cached_input_tokens: Mapped[int | None]
+    reasoning_tokens: Mapped[int | None]
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    cost_source: Mapped[str | None] = mapped_column(String(16))
+    request: Mapped[Any | None]
+    response: Mapped[Any | None]
+    session_id: Mapped[str | None] = mapped_column(String(255))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+
+    __table_args__ = (
+        Index("ix_model_start_time", "start_time"),
+        Index("ix_model_name_time", "model", "start_time", "status", "duration_ms"),
+        Index("ix_model_execution", "execution_id", "start_time"),
+        Index("ix_model_parent", "parent_id"),
+        Index("ix_model_trace", "trace_id"),
+        Index("ix_model_session", "session_id", "start_time"),
+        Index("ix_model_user_time", "user_id", "start_time"),
+        Index("ix_model_agent_time", "agent_name", "start_time"),
+    )
+
+
+#: The Agent Studio tables (an Agent Studio database has exactly these).
 METRICS_TABLES: tuple[str, ...] = (
     AgentExecutionMetrics.__tablename__,
     ToolUsageMetrics.__tablename__,
     WorkflowMetrics.__tablename__,
     SessionMetrics.__tablename__,
 )
+#: Tables only our own databases have (revision 0003 on).
+EXTENSION_TABLES: tuple[str, ...] = (ModelCallMetrics.__tablename__,)
+#: Columns we added to Agent Studio tables, by table: absent from Agent Studio databases.
+EXTENSION_COLUMNS: dict[str, tuple[str, ...]] = {
+    AgentExecutionMetrics.__tablename__: ("parent_id", "trace_id"),
+    ToolUsageMetrics.__tablename__: ("parent_id", "trace_id"),
+}
 
 # The rollup tables share this metadata (Alembic compares the models with the migrations).
 from studio_analytics.db import rollup_models as _rollup_models  # noqa: E402,F401

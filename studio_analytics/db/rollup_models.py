@@ -168,6 +168,85 @@ class ExecutionLatencyRollup(_Histogram, Base):
     hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
 
 
+class ModelHourlyRollup(Base):
+    """Model calls per hour, model and provider ('' when none was given) (0003).
+
+    ``cost_usd`` sums the priced calls only; ``unpriced_*`` count the calls whose cost
+    is unknown (no price for the model, or no token count), so nothing unknown is ever
+    shown as $0."""
+
+    __tablename__ = "rollup_model_hourly"
+    __table_args__ = _CLUSTERED
+
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    model: Mapped[str] = mapped_column(String(255), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(255), primary_key=True)
+    calls: Mapped[int] = _count()
+    successes: Mapped[int] = _count()
+    failures: Mapped[int] = _count()
+    timeouts: Mapped[int] = _count()
+    finished: Mapped[int] = _count()
+    duration_count: Mapped[int] = _count()
+    duration_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    ttft_count: Mapped[int] = _count()
+    ttft_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    input_tokens: Mapped[int] = _count()
+    output_tokens: Mapped[int] = _count()
+    cached_input_tokens: Mapped[int] = _count()
+    reasoning_tokens: Mapped[int] = _count()
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    unpriced_calls: Mapped[int] = _count()
+    unpriced_input_tokens: Mapped[int] = _count()
+    unpriced_output_tokens: Mapped[int] = _count()
+    last_start: Mapped[datetime]
+
+
+class ModelAgentHourlyRollup(Base):
+    """Model calls per hour, model and calling agent ('' outside any execution) (0003)."""
+
+    __tablename__ = "rollup_model_agent_hourly"
+    __table_args__ = _CLUSTERED
+
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    model: Mapped[str] = mapped_column(String(255), primary_key=True)
+    agent_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    calls: Mapped[int] = _count()
+    failures: Mapped[int] = _count()
+    duration_count: Mapped[int] = _count()
+    duration_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    input_tokens: Mapped[int] = _count()
+    output_tokens: Mapped[int] = _count()
+    cached_input_tokens: Mapped[int] = _count()
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    unpriced_calls: Mapped[int] = _count()
+
+
+class ModelLatencyRollup(_Histogram, Base):
+    __tablename__ = "rollup_model_latency"
+    __table_args__ = _CLUSTERED
+
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    model: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class ModelLatencyDailyRollup(_Histogram, Base):
+    __tablename__ = "rollup_model_latency_daily"
+    __table_args__ = _CLUSTERED
+
+    day: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    model: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class ModelTtftRollup(_Histogram, Base):
+    """Time to first token per hour and model (streamed calls only)."""
+
+    __tablename__ = "rollup_model_ttft"
+    __table_args__ = _CLUSTERED
+
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    model: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
 ROLLUP_MODELS = (
     AgentHourlyRollup, AgentLatencyRollup, AgentLatencyDailyRollup, ExecutionLatencyRollup, ToolHourlyRollup,
     ToolAgentHourlyRollup,
@@ -175,8 +254,14 @@ ROLLUP_MODELS = (
     WorkflowLatencyDailyRollup,
 )
 ROLLUP_TABLES: tuple[str, ...] = tuple(m.__tablename__ for m in ROLLUP_MODELS)
+#: Rollups of model calls (revision 0003): a database at 0002 has the others only.
+MODEL_ROLLUP_MODELS = (ModelHourlyRollup, ModelAgentHourlyRollup, ModelLatencyRollup, ModelLatencyDailyRollup,
+                       ModelTtftRollup)
+MODEL_ROLLUP_TABLES: tuple[str, ...] = tuple(m.__tablename__ for m in MODEL_ROLLUP_MODELS)
 
 __all__ = [
+    "MODEL_ROLLUP_MODELS", "MODEL_ROLLUP_TABLES", "ModelAgentHourlyRollup", "ModelHourlyRollup",
+    "ModelLatencyDailyRollup", "ModelLatencyRollup", "ModelTtftRollup",
     "ROLLUP_MODELS", "ROLLUP_TABLES", "AgentHourlyRollup", "AgentLatencyDailyRollup", "AgentLatencyRollup",
     "ExecutionLatencyRollup", "ToolAgentHourlyRollup", "ToolHourlyRollup", "ToolLatencyDailyRollup",
     "ToolLatencyRollup", "WorkflowHourlyRollup", "WorkflowLatencyDailyRollup", "WorkflowLatencyRollup",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
@@ -25,21 +25,29 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from studio_analytics.db.bulk import execute_values
+from studio_analytics.db.capabilities import has_model_calls, tables_present
 from studio_analytics.db.models import (
     FAILURE_VALUES,
     SUCCESS_VALUES,
     TIMEOUT_VALUES,
     AgentExecutionMetrics,
+    ModelCallMetrics,
     ToolUsageMetrics,
     WorkflowMetrics,
 )
 from studio_analytics.db.rollup_models import (
+    MODEL_ROLLUP_MODELS,
     ROLLUP_MODELS,
     ROLLUP_TABLES,
     AgentHourlyRollup,
     AgentLatencyDailyRollup,
     AgentLatencyRollup,
     ExecutionLatencyRollup,
+    ModelAgentHourlyRollup,
+    ModelHourlyRollup,
+    ModelLatencyDailyRollup,
+    ModelLatencyRollup,
+    ModelTtftRollup,
     ToolAgentHourlyRollup,
     ToolHourlyRollup,
     ToolLatencyDailyRollup,
@@ -102,6 +110,13 @@ def epoch_bucket_sql(dialect: str, column: Any, size_s: int) -> ColumnElement[in
 
 
 # -- availability -------------------------------------------------------------------
+def model_rollups_available(conn: Connection) -> bool:
+    """The model-call rollups can be read (revision 0003, and raw rows were not asked for)."""
+    if conn.get_execution_options().get(USE_ROLLUPS_OPTION, True) is False:
+        return False
+    return has_model_calls(conn)
+
+
 def rollups_available(conn: Connection) -> bool:
     """True when this database has the rollup tables (our schema at 0002 or later) and
     the connection has not been told to read raw rows only."""
@@ -110,12 +125,7 @@ def rollups_available(conn: Connection) -> bool:
     cached = conn.info.get("studio_analytics.rollups")
     if cached is not None:
         return bool(cached)
-    if conn.dialect.name == "sqlite":
-        sql = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ({})"
-    else:
-        sql = "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename IN ({})"
-    names = ", ".join(f"'{t}'" for t in ROLLUP_TABLES)
-    found = conn.exec_driver_sql(sql.format(names)).scalar() == len(ROLLUP_TABLES)
+    found = tables_present(conn, ROLLUP_TABLES)
     if found:
         # Tables are never dropped once created, so only a positive answer is kept
         # (per DBAPI connection); a database upgraded later is noticed on the next call.
@@ -130,6 +140,12 @@ _TOOL_ADDS = ("calls", "successes", "failures", "finished", "duration_count", "d
 _WORKFLOW_ADDS = ("runs", "successes", "failures", "timeouts", "finished", "duration_count", "duration_sum",
                   "agent_count_sum", "tool_calls", "api_calls", "tokens", "satisfaction_count", "satisfaction_sum",
                   "completion_count", "completion_sum")
+_MODEL_ADDS = ("calls", "successes", "failures", "timeouts", "finished", "duration_count", "duration_sum",
+               "ttft_count", "ttft_sum", "input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens",
+               "cost_usd", "unpriced_calls", "unpriced_input_tokens", "unpriced_output_tokens")
+#: per model and agent, ``failures`` counts failed and timed-out calls together
+_MODEL_AGENT_ADDS = ("calls", "failures", "duration_count", "duration_sum", "input_tokens", "output_tokens",
+                     "cached_input_tokens", "cost_usd", "unpriced_calls")
 _STATEMENTS: dict[tuple[str, str], tuple[str, str]] = {}
 
 
@@ -169,7 +185,7 @@ Latency = Counter[tuple[int, str, int]]  # (hour, key, bucket) -> count
 
 
 def apply_rollups(conn: Connection, *, executions: Sequence[Row] = (), tools: Sequence[Row] = (),
-                  workflows: Sequence[Row] = ()) -> None:
+                  workflows: Sequence[Row] = (), models: Sequence[Row] = ()) -> None:
     """Add wire rows (:mod:`studio_analytics.db.rows`) that were just inserted (never
     rows that already existed) to the rollups.
 
@@ -183,12 +199,17 @@ def apply_rollups(conn: Connection, *, executions: Sequence[Row] = (), tools: Se
         _roll_tools(conn, tools)
     if workflows:
         _roll_workflows(conn, workflows)
+    if models:
+        _roll_models(conn, models)
 
 
 _EXECUTION_FIELDS = itemgetter(*(position("execution", c) for c in (
     "start_time", "agent_name", "status", "duration_ms", "tool_count", "tokens_used", "api_calls_count")))
 _TOOL_FIELDS = itemgetter(*(position("tool", c) for c in (
     "start_time", "tool_name", "external_api_called", "status", "duration_ms", "api_status_code")), TOOL_AGENT)
+_MODEL_FIELDS = itemgetter(*(position("model", c) for c in (
+    "start_time", "model", "provider", "agent_name", "status", "duration_ms", "time_to_first_token_ms",
+    "input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens", "cost_usd")))
 _WORKFLOW_FIELDS = itemgetter(*(position("workflow", c) for c in (
     "start_time", "workflow_type", "status", "duration_ms", "agent_count", "total_tool_calls", "total_api_calls",
     "user_satisfaction_score", "task_completion_rate")))
@@ -280,6 +301,63 @@ def _roll_workflows(conn: Connection, rows: Sequence[Row]) -> None:
     _write_histograms(conn, "workflow", "workflow_type", latency)
 
 
+def _roll_models(conn: Connection, rows: Sequence[Row]) -> None:
+    # accumulators: the _MODEL_ADDS columns in order, then the latest start; per agent
+    # the _MODEL_AGENT_ADDS columns
+    per_model: dict[tuple[int, str, str], list[Any]] = {}
+    per_agent: dict[tuple[int, str, str], list[Any]] = {}
+    latency: Latency = Counter()
+    ttft: Latency = Counter()
+    for start, name, provider, agent, status, d, first, n_in, n_out, n_cached, n_reason, cost in map(
+            _MODEL_FIELDS, rows):
+        hour = hour_of_text(start)
+        acc = per_model.get((hour, name, provider or ""))
+        if acc is None:
+            acc = per_model[(hour, name, provider or "")] = [0, 0, 0, 0, 0, 0, 0.0, 0, 0.0, 0, 0, 0, 0, 0.0, 0, 0, 0,
+                                                             start]
+        by = per_agent.get((hour, name, agent or ""))
+        if by is None:
+            by = per_agent[(hour, name, agent or "")] = [0, 0, 0, 0.0, 0, 0, 0, 0.0, 0]
+        acc[0] += 1
+        by[0] += 1
+        _classify(status, acc, 1, 2, 3, 4)
+        if status in _FAILURE or status in _TIMEOUT:
+            by[1] += 1
+        if d is not None:
+            acc[5] += 1
+            acc[6] += d
+            by[2] += 1
+            by[3] += d
+            latency[(hour, name, latency_bucket(d))] += 1
+        if first is not None:
+            acc[7] += 1
+            acc[8] += first
+            ttft[(hour, name, latency_bucket(first))] += 1
+        acc[9] += n_in or 0
+        acc[10] += n_out or 0
+        acc[11] += n_cached or 0
+        acc[12] += n_reason or 0
+        by[4] += n_in or 0
+        by[5] += n_out or 0
+        by[6] += n_cached or 0
+        if cost is None:
+            acc[14] += 1
+            acc[15] += n_in or 0
+            acc[16] += n_out or 0
+            by[8] += 1
+        else:
+            acc[13] += cost
+            by[7] += cost
+        if start > acc[17]:
+            acc[17] = start
+    _write_totals(conn, "rollup_model_hourly", ("hour", "model", "provider"), _MODEL_ADDS, per_model)
+    _write(conn, "rollup_model_agent_hourly", ("hour", "model", "agent_name"), _MODEL_AGENT_ADDS, False,
+           [(*k, *v) for k, v in sorted(per_agent.items())])
+    _write_histograms(conn, "model", "model", latency)
+    _write(conn, "rollup_model_ttft", ("hour", "model", "bucket"), ("n",), False,
+           [(*k, n) for k, n in sorted(ttft.items())])
+
+
 def _write_totals(conn: Connection, table: str, keys: tuple[str, ...], adds: tuple[str, ...],
                   accumulated: Mapping[tuple[Any, ...], list[Any]]) -> None:
     """One row per key: the added columns, then the latest start time."""
@@ -330,9 +408,33 @@ def rebuild_rollups(conn: Connection) -> dict[str, int]:
         conn.execute(delete(model))
     for statement in _rebuild_statements(dialect):
         conn.execute(statement)
-    return {
+    counts = {
         model.__tablename__: int(conn.execute(select(func.count()).select_from(model)).scalar() or 0)
         for model in ROLLUP_MODELS
+    }
+    if has_model_calls(conn):
+        counts.update(rebuild_model_rollups(conn))
+    return counts
+
+
+def rebuild_model_rollups(conn: Connection, *, since_hour: int | None = None) -> dict[str, int]:
+    """Recompute the model-call rollups from the raw rows: all of them, or from the UTC
+    hour ``since_hour`` (POSIX seconds) on (after ``db reprice --since``; the daily
+    histograms from that hour's day on). Returns the row count of each table."""
+    dialect = conn.dialect.name
+    since_day = None if since_hour is None else since_hour // DAY_S * DAY_S
+    for model in MODEL_ROLLUP_MODELS:
+        if since_hour is None:
+            conn.execute(delete(model))
+        elif "day" in model.__table__.c:
+            conn.execute(delete(model).where(model.day >= since_day))
+        else:
+            conn.execute(delete(model).where(model.hour >= since_hour))
+    for statement in _model_rebuild_statements(dialect, since_hour, since_day):
+        conn.execute(statement)
+    return {
+        model.__tablename__: int(conn.execute(select(func.count()).select_from(model)).scalar() or 0)
+        for model in MODEL_ROLLUP_MODELS
     }
 
 
@@ -347,18 +449,70 @@ def _status_sums(status: Any, *, timeouts: bool = True) -> list[ColumnElement[An
     return sums
 
 
-def _histogram_inserts(dialect: str, raw: Any, key: str, hourly: Any, daily: Any) -> list[Any]:
-    """INSERT .. SELECT of one kind's hourly and daily latency histograms from raw rows."""
-    bucket = latency_bucket_sql(dialect, raw.duration_ms)
+def _histogram_inserts(dialect: str, raw: Any, key: str, hourly: Any, daily: Any, *,
+                       value: Any = None, since: tuple[int, int] | None = None) -> list[Any]:
+    """INSERT .. SELECT of one kind's hourly and daily latency histograms from raw rows
+    (of ``value``, the duration unless given; from ``since`` = (hour, day) on)."""
+    value = raw.duration_ms if value is None else value
+    bucket = latency_bucket_sql(dialect, value)
     name = getattr(raw, key)
     out = []
     for model, period, size in ((hourly, "hour", HOUR_S), (daily, "day", DAY_S)):
+        if model is None:
+            continue
         when = epoch_bucket_sql(dialect, raw.start_time, size)
-        out.append(insert(model).from_select(
-            [period, key, "bucket", "n"],
-            select(when, name, bucket, func.count()).where(raw.duration_ms.isnot(None)).group_by(when, name, bucket),
-        ))
+        query = select(when, name, bucket, func.count()).where(value.isnot(None))
+        if since is not None:
+            query = query.where(raw.start_time >= _from_epoch(since[0] if period == "hour" else since[1]))
+        out.append(insert(model).from_select([period, key, "bucket", "n"], query.group_by(when, name, bucket)))
     return out
+
+
+def _from_epoch(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _model_rebuild_statements(dialect: str, since_hour: int | None, since_day: int | None) -> list[Any]:
+    mc = ModelCallMetrics
+
+    def zsum(column: Any) -> ColumnElement[Any]:
+        return func.coalesce(func.sum(column), 0)
+
+    def count_if(condition: Any) -> ColumnElement[Any]:
+        return zsum(case((condition, 1), else_=0))
+
+    def sum_if(condition: Any, column: Any) -> ColumnElement[Any]:
+        return zsum(case((condition, func.coalesce(column, 0)), else_=0))
+
+    hour = epoch_bucket_sql(dialect, mc.start_time, HOUR_S)
+    provider = func.coalesce(mc.provider, literal(""))
+    agent = func.coalesce(mc.agent_name, literal(""))
+    unpriced = mc.cost_usd.is_(None)
+    errors = mc.status.in_(FAILURE_VALUES + TIMEOUT_VALUES)
+    where = [] if since_hour is None else [mc.start_time >= _from_epoch(since_hour)]
+    statements: list[Any] = [
+        insert(ModelHourlyRollup).from_select(
+            ["hour", "model", "provider", *_MODEL_ADDS, "last_start"],
+            select(hour, mc.model, provider, func.count(), *_status_sums(mc.status), func.count(mc.duration_ms),
+                   zsum(mc.duration_ms), func.count(mc.time_to_first_token_ms), zsum(mc.time_to_first_token_ms),
+                   zsum(mc.input_tokens), zsum(mc.output_tokens), zsum(mc.cached_input_tokens),
+                   zsum(mc.reasoning_tokens), zsum(mc.cost_usd), count_if(unpriced),
+                   sum_if(unpriced, mc.input_tokens), sum_if(unpriced, mc.output_tokens), func.max(mc.start_time))
+            .where(*where).group_by(hour, mc.model, provider),
+        ),
+        insert(ModelAgentHourlyRollup).from_select(
+            ["hour", "model", "agent_name", *_MODEL_AGENT_ADDS],
+            select(hour, mc.model, agent, func.count(), count_if(errors), func.count(mc.duration_ms),
+                   zsum(mc.duration_ms), zsum(mc.input_tokens), zsum(mc.output_tokens), zsum(mc.cached_input_tokens),
+                   zsum(mc.cost_usd), count_if(unpriced))
+            .where(*where).group_by(hour, mc.model, agent),
+        ),
+    ]
+    since = None if since_hour is None or since_day is None else (since_hour, since_day)
+    statements += _histogram_inserts(dialect, mc, "model", ModelLatencyRollup, ModelLatencyDailyRollup, since=since)
+    statements += _histogram_inserts(dialect, mc, "model", ModelTtftRollup, None, value=mc.time_to_first_token_ms,
+                                     since=since)
+    return statements
 
 
 def _rebuild_statements(dialect: str) -> list[Any]:
@@ -423,6 +577,8 @@ def rollup_drift(conn: Connection) -> dict[str, int]:
         (ToolUsageMetrics, func.sum(ToolHourlyRollup.calls)),
         (WorkflowMetrics, func.sum(WorkflowHourlyRollup.runs)),
     )
+    if has_model_calls(conn):
+        pairs += ((ModelCallMetrics, func.sum(ModelHourlyRollup.calls)),)
     out = {}
     for model, rolled in pairs:
         raw = conn.execute(select(func.count()).select_from(model)).scalar() or 0
@@ -434,5 +590,6 @@ def rollup_drift(conn: Connection) -> dict[str, int]:
 __all__ = [
     "BUCKETS_PER_OCTAVE", "DAY_S", "HOUR_S", "PERCENTILE_RELATIVE_ERROR", "ROLLUP_TABLES", "USE_ROLLUPS_OPTION",
     "adjust_workflow_totals", "apply_rollups", "bucket_value", "epoch_bucket_sql", "latency_bucket",
-    "latency_bucket_sql", "rebuild_rollups", "rollup_drift", "rollups_available",
+    "latency_bucket_sql", "model_rollups_available", "rebuild_model_rollups", "rebuild_rollups", "rollup_drift",
+    "rollups_available",
 ]

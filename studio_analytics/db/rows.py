@@ -22,12 +22,16 @@ from typing import Any
 EXECUTION_COLUMNS = (
     "execution_id", "agent_id", "agent_name", "start_time", "end_time", "duration_ms", "status", "query",
     "response", "error_message", "tools_called", "tool_count", "retry_count", "session_id", "user_id",
-    "correlation_id", "tokens_used", "api_calls_count",
+    "correlation_id", "tokens_used", "api_calls_count", "parent_id", "trace_id",
 )
 TOOL_COLUMNS = (
     "usage_id", "tool_name", "execution_id", "start_time", "end_time", "duration_ms", "status", "input_data",
-    "output_data", "error_message", "external_api_called", "api_response_time_ms", "api_status_code",
+    "output_data", "error_message", "external_api_called", "api_response_time_ms", "api_status_code", "parent_id",
+    "trace_id",
 )
+#: Columns we added to the Agent Studio tables (last in their rows): an Agent Studio
+#: database has none of them, so its inserts leave them out.
+EXTENSION_COLUMN_COUNT = 2
 #: A tool row carries one value after its columns: the calling agent's name (for the
 #: rollups' top agents per tool; not stored in the tool's row).
 TOOL_AGENT = len(TOOL_COLUMNS)
@@ -36,13 +40,21 @@ WORKFLOW_COLUMNS = (
     "session_id", "user_id", "user_satisfaction_score", "task_completion_rate", "agent_count",
     "total_tool_calls", "total_api_calls",
 )
+MODEL_COLUMNS = (
+    "call_id", "execution_id", "parent_id", "trace_id", "agent_name", "model", "provider", "operation",
+    "start_time", "end_time", "duration_ms", "time_to_first_token_ms", "status", "error_message", "input_tokens",
+    "output_tokens", "cached_input_tokens", "reasoning_tokens", "cost_usd", "cost_source", "request", "response",
+    "session_id", "user_id",
+)
 #: An explicit session enter/exit event (not a table row: it inserts or updates one).
 SESSION_FIELDS = ("session_id", "start_time", "end_time", "user_id", "user_agent", "ip_address", "is_active")
 
-COLUMNS = {"execution": EXECUTION_COLUMNS, "tool": TOOL_COLUMNS, "workflow": WORKFLOW_COLUMNS}
-ID_COLUMNS = frozenset({"execution_id", "usage_id", "workflow_id"})
+COLUMNS = {"execution": EXECUTION_COLUMNS, "tool": TOOL_COLUMNS, "workflow": WORKFLOW_COLUMNS,
+           "model": MODEL_COLUMNS}
+ID_COLUMNS = frozenset({"execution_id", "usage_id", "workflow_id", "call_id", "parent_id", "trace_id"})
 TIME_COLUMNS = frozenset({"start_time", "end_time"})
-JSON_COLUMNS = frozenset({"tools_called", "input_data", "output_data", "agents_involved", "agents_used"})
+JSON_COLUMNS = frozenset({"tools_called", "input_data", "output_data", "agents_involved", "agents_used", "request",
+                          "response"})
 
 Row = tuple[Any, ...]
 Batch = dict[str, list[Row]]
@@ -134,6 +146,20 @@ def row_from_mapping(kind: str, row: dict[str, Any]) -> Row:
             if values[i] is None:
                 values[i] = default
     return tuple(values)
+
+
+def upgrade_rows(kind: str, rows: list[Row]) -> list[Row]:
+    """Wire rows of an earlier layout (spool format 2, before revision 0003) in today's:
+    executions and tools gain ``parent_id`` and ``trace_id`` (NULL) after their old
+    columns, before a tool's calling agent."""
+    if kind == "execution":
+        old = len(EXECUTION_COLUMNS) - EXTENSION_COLUMN_COUNT
+        return [tuple(r) + (None,) * EXTENSION_COLUMN_COUNT if len(r) == old else tuple(r) for r in rows]
+    if kind == "tool":
+        old = len(TOOL_COLUMNS) - EXTENSION_COLUMN_COUNT
+        return [tuple(r[:old]) + (None,) * EXTENSION_COLUMN_COUNT + tuple(r[old:]) if len(r) == old + 1
+                else tuple(r) for r in rows]
+    return [tuple(r) for r in rows]
 
 
 def session_from_mapping(row: dict[str, Any]) -> Row:

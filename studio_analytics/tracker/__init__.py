@@ -3,9 +3,10 @@
     from studio_analytics.tracker import track_agent_execution, track_tool_usage
 
     with track_agent_execution(agent_name="CommandAgent", query=q, session_id=s) as run:
+        with track_model_call(model="gpt-4o-mini", provider="openai", input=messages) as llm:
+            llm.record_usage(input_tokens=812, output_tokens=96)
         with track_tool_usage(tool_name="web_search", input_data={"q": q}) as call:
             call.record_api_call("google_search", 200, 84.0)
-        run.record_tokens(812)
 
 Imports no Qt and nothing of the analytics layer or the window.
 """
@@ -20,6 +21,8 @@ from studio_analytics.tracker.api import (
     stats,
     track_agent,
     track_agent_execution,
+    track_model,
+    track_model_call,
     track_session,
     track_tool,
     track_tool_usage,
@@ -39,6 +42,8 @@ __all__ = [
     "stats",
     "track_agent",
     "track_agent_execution",
+    "track_model",
+    "track_model_call",
     "track_session",
     "track_tool",
     "track_tool_usage",

@@ -12,7 +12,13 @@ from typing import Any, TypeVar
 
 from studio_analytics.tracker import runtime
 from studio_analytics.tracker.settings import build_config
-from studio_analytics.tracker.spans import ExecutionSpan, SessionSpan, ToolSpan, WorkflowSpan
+from studio_analytics.tracker.spans import (
+    ExecutionSpan,
+    ModelCallSpan,
+    SessionSpan,
+    ToolSpan,
+    WorkflowSpan,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,6 +41,20 @@ def track_tool_usage(
 ) -> ToolSpan:
     """``with track_tool_usage(tool_name=...) as usage_id:``; attaches to the open execution."""
     return ToolSpan(tool_name, execution_id, input_data, external_api_called)
+
+
+def track_model_call(
+    *, model: str, provider: str | None = None, operation: str = "chat", input: Any = None,  # noqa: A002
+    **_ignored: Any,
+) -> ModelCallSpan:
+    """``with track_model_call(model="gpt-4o-mini", provider="openai", input=messages) as call:``
+    around one request to a language model. ``call.record_usage(input_tokens=...,
+    output_tokens=..., cached_input_tokens=None, reasoning_tokens=None)``,
+    ``call.first_token()`` when a stream's first token arrives, ``call.set_response(obj)``,
+    ``call.set_cost(usd)`` to override the price table. Nests like the others: inside an
+    execution (or a tool inside it) the call is the execution's, and its tokens count in
+    the execution's ``tokens_used``."""
+    return ModelCallSpan(model, provider, operation, input)
 
 
 def track_workflow(
@@ -74,6 +94,11 @@ def _decorator(make_span: Callable[[], Any]) -> Callable[[F], F]:
 def track_tool(tool_name: str, *, external_api_called: str | None = None) -> Callable[[F], F]:
     """``@track_tool("web_search")`` on a sync or async function."""
     return _decorator(lambda: ToolSpan(tool_name, None, None, external_api_called))
+
+
+def track_model(model: str, *, provider: str | None = None, operation: str = "chat") -> Callable[[F], F]:
+    """``@track_model("gpt-4o-mini")`` on a sync or async function that calls the model."""
+    return _decorator(lambda: ModelCallSpan(model, provider, operation, None))
 
 
 def track_agent(agent_name: str, *, agent_id: Any = None) -> Callable[[F], F]:
@@ -177,6 +202,7 @@ class AnalyticsService:
 
     track_agent_execution = staticmethod(track_agent_execution)
     track_tool_usage = staticmethod(track_tool_usage)
+    track_model_call = staticmethod(track_model_call)
     track_workflow = staticmethod(track_workflow)
     track_session = staticmethod(track_session)
 

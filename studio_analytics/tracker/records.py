@@ -29,6 +29,7 @@ import uuid
 from typing import Any
 
 from studio_analytics.db.rows import Batch, Row, json_text, time_text
+from studio_analytics.pricing import current_prices
 from studio_analytics.tracker.capture import as_float, as_int
 from studio_analytics.tracker.payload import (
     anonymize,
@@ -59,7 +60,7 @@ def prepare_batch(items: list[tuple[str, Any]], cfg: TrackerConfig) -> tuple[Bat
 
 def _prepare_execution(rec: tuple[Any, ...], cfg: TrackerConfig) -> Row:
     (ident, agent_id, agent_name, start_ns, end_ns, duration_ms, status, query, response, error, tools, retries,
-     session_id, user_id, correlation_id, tokens, api_calls) = rec  # records.EXECUTION_FIELDS
+     session_id, user_id, correlation_id, tokens, api_calls, parent, trace) = rec  # records.EXECUTION_FIELDS
     content = cfg.capture_content
     return (
         f"{ident:032x}", _short(agent_id, cfg), _name(agent_name, cfg),
@@ -67,20 +68,21 @@ def _prepare_execution(rec: tuple[Any, ...], cfg: TrackerConfig) -> Row:
         clean_text(query, cfg) if content else None, clean_text(response, cfg) if content else None,
         format_error(error, cfg), _tools_json(tools, cfg), _int(len(tools)), _int(retries),
         _short(session_id, cfg), _user(user_id, cfg), _short(correlation_id, cfg), _int(tokens),
-        _int(api_calls) or 0,
+        _int(api_calls) or 0, _id(parent), _id(trace),
     )
 
 
 def _prepare_tool(rec: tuple[Any, ...], cfg: TrackerConfig) -> Row:
     (ident, tool_name, execution_id, start_ns, end_ns, duration_ms, status, input_data, output_data, error,
-     external_api, api_ms, api_status, agent_name) = rec  # records.TOOL_FIELDS
+     external_api, api_ms, api_status, parent, trace, agent_name) = rec  # records.TOOL_FIELDS
     content = cfg.capture_content
     return (
         f"{ident:032x}", _name(tool_name, cfg), _id(execution_id), time_text(start_ns), time_text(end_ns),
         _float(duration_ms), status,
         json_text(clean_json(input_data, cfg)) if content and input_data is not None else None,
         json_text(clean_json(output_data, cfg)) if content and output_data is not None else None,
-        format_error(error, cfg), _short(external_api, cfg), _float(api_ms), _int(api_status),
+        format_error(error, cfg), _short(external_api, cfg), _float(api_ms), _int(api_status), _id(parent),
+        _id(trace),
         # after the columns: which agent called the tool, for the rollups
         None if agent_name is None else _name(agent_name, cfg),
     )
@@ -95,6 +97,47 @@ def _prepare_workflow(rec: tuple[Any, ...], cfg: TrackerConfig) -> Row:
         status, json_text(involved), _short(session_id, cfg), _user(user_id, cfg), _float(satisfaction),
         _float(completion), _int(len(involved)) if isinstance(involved, list) else 0, 0, 0,
     )
+
+
+def _prepare_model(rec: tuple[Any, ...], cfg: TrackerConfig) -> Row:
+    (ident, execution_id, parent, trace, agent_name, model, provider, operation, start_ns, end_ns, duration_ms,
+     ttft_ms, status, error, n_in, n_out, n_cached, n_reasoning, cost, request, response, session_id,
+     user_id) = rec  # records.MODEL_FIELDS
+    content = cfg.capture_content
+    model_name = _name(model, cfg) or "unknown"
+    provider_name = _short(provider, cfg)
+    n_in, n_out, n_cached, n_reasoning = _count(n_in), _count(n_out), _count(n_cached), _count(n_reasoning)
+    cost_usd = _float(cost)
+    if cost_usd is not None and cost_usd >= 0:
+        source: str | None = "recorded"
+    else:
+        cost_usd, source = price_call(model_name, provider_name, n_in, n_out, n_cached)
+    return (
+        f"{ident:032x}", _id(execution_id), _id(parent), _id(trace),
+        None if agent_name is None else _name(agent_name, cfg), model_name, provider_name,
+        _short(operation, cfg, 64) or "chat", time_text(start_ns), time_text(end_ns), _float(duration_ms),
+        _float(ttft_ms), status, format_error(error, cfg), n_in, n_out, n_cached, n_reasoning, cost_usd, source,
+        json_text(clean_json(request, cfg)) if content and request is not None else None,
+        json_text(clean_json(response, cfg)) if content and response is not None else None,
+        _short(session_id, cfg), _user(user_id, cfg),
+    )
+
+
+def price_call(model: str, provider: str | None, n_in: int | None, n_out: int | None,
+               n_cached: int | None) -> tuple[float | None, str | None]:
+    """Cost of a call from the price table, and its source; (None, None) when the model
+    has no price or no token count was recorded (an unpriced call, never $0)."""
+    price = current_prices().lookup(model, provider)
+    if price is None:
+        return None, None
+    cost = price.cost(n_in, n_out, n_cached)
+    return (None, None) if cost is None else (cost, "price_table")
+
+
+def _count(value: Any) -> int | None:
+    """A token count: a non-negative integer in the column's range, or NULL."""
+    n = _int(value)
+    return None if n is None or n < 0 else n
 
 
 def _prepare_session(rec: dict[str, Any], cfg: TrackerConfig) -> Row:
@@ -173,5 +216,6 @@ _PREPARE = {
     "execution": _prepare_execution,
     "tool": _prepare_tool,
     "workflow": _prepare_workflow,
+    "model": _prepare_model,
     "session": _prepare_session,
 }

@@ -24,6 +24,7 @@ from sqlalchemy import distinct, func, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from studio_analytics.db.bulk import execute_values
+from studio_analytics.db.capabilities import has_model_calls
 from studio_analytics.db.engine import create_db_engine, normalize_url, sqlite_path
 from studio_analytics.db.errors import DatabaseTimeoutError, SchemaMissingError
 from studio_analytics.db.migrate import is_older_revision, schema_state, upgrade_database
@@ -38,6 +39,7 @@ from studio_analytics.db.models import (
 from studio_analytics.db.rollups import adjust_workflow_totals, apply_rollups, rollups_available
 from studio_analytics.db.rows import (
     COLUMNS,
+    EXTENSION_COLUMN_COUNT,
     TIME_COLUMNS,
     TOOL_AGENT,
     Batch,
@@ -56,12 +58,18 @@ class _RowsAlreadyPresent(Exception):
     """A fresh batch met ids already in the database: redo it, filtering them out."""
 
 
-_TABLES = {"execution": "agent_execution_metrics", "tool": "tool_usage_metrics", "workflow": "workflow_metrics"}
+_TABLES = {"execution": "agent_execution_metrics", "tool": "tool_usage_metrics", "workflow": "workflow_metrics",
+           "model": "model_call_metrics"}
+#: Why a model call is set aside (kept as a dead letter) on an Agent Studio database.
+NO_MODEL_TABLE = ("this database has no model_call_metrics table (an Agent Studio database, which is never "
+                  "altered): model calls are kept as dead letters")
 _SESSION_COLUMNS = ("session_id", "start_time", "user_id", "total_queries", "successful_queries", "failed_queries",
                     "unique_agents_count", "is_active")
 _E_START, _E_SESSION, _E_USER, _E_CORRELATION = (position("execution", c) for c in (
     "start_time", "session_id", "user_id", "correlation_id"))
 _W_START, _W_SESSION, _W_USER = (position("workflow", c) for c in ("start_time", "session_id", "user_id"))
+_E_AGENT = position("execution", "agent_name")
+_M_EXECUTION, _M_AGENT = position("model", "execution_id"), position("model", "agent_name")
 
 
 log = logging.getLogger("studio_analytics.tracker")
@@ -86,6 +94,10 @@ class DatabaseSink:
         self.engine: Engine = self._new_engine()
         self._schema_ready = False
         self.rollups = False
+        #: our own schema at 0003 or later: model calls, parent and trace ids
+        self.extended = True
+        #: rows of the last write that this database cannot hold: (kind, row, reason)
+        self.set_aside: list[tuple[str, Row, str]] = []
 
     def _new_engine(self, timeout_s: float | None = None) -> Engine:
         # Parameters never appear in errors: they are the agents' queries and user ids.
@@ -147,6 +159,7 @@ class DatabaseSink:
             )
         with self.engine.connect() as conn:
             self.rollups = rollups_available(conn)
+            self.extended = has_model_calls(conn)
         self._file_id = self._current_file_id()
         self._schema_ready = True
 
@@ -188,6 +201,7 @@ class DatabaseSink:
         are skipped before anything is counted in the rollups."""
         if self.file_replaced():
             raise FileReplacedError(f"the SQLite file {self._path} was deleted or replaced")
+        self.set_aside = []
         if not self._schema_ready:
             # Creating the schema runs many statements: bounded too, but by its own limit.
             with self._watchdog.armed(max(self.timeout_s, SCHEMA_TIMEOUT_S)):
@@ -227,12 +241,20 @@ class DatabaseSink:
         tools = batch.get("tool", [])
         workflows = batch.get("workflow", [])
         sessions = batch.get("session", [])
+        models = batch.get("model", [])
+        extended = self.extended
+        if models and not extended:
+            self.set_aside = [("model", row, NO_MODEL_TABLE) for row in models]
+            models = []
         with self.engine.begin() as conn:
+            if models:
+                models = _fill_model_agents(conn, models, executions)
             new: dict[str, list[Row]] = {}
-            for kind, rows in (("execution", executions), ("tool", tools), ("workflow", workflows)):
+            for kind, rows in (("execution", executions), ("tool", tools), ("workflow", workflows),
+                               ("model", models)):
                 if skip_present:
                     rows = _not_present(conn, kind, rows)
-                inserted = _insert_rows(conn, kind, rows)
+                inserted = _insert_rows(conn, kind, rows, extended=extended)
                 if inserted != len(rows) and inserted >= 0:
                     raise _RowsAlreadyPresent
                 new[kind] = rows
@@ -242,10 +264,11 @@ class DatabaseSink:
             touched_workflows |= {wid for e in executions if (wid := _uuid_or_none(e[_E_CORRELATION]))}
             if self.rollups:
                 new["tool"] = _fill_tool_agents(conn, new["tool"])
-                apply_rollups(conn, executions=new["execution"], tools=new["tool"], workflows=new["workflow"])
+                apply_rollups(conn, executions=new["execution"], tools=new["tool"], workflows=new["workflow"],
+                              models=new["model"] if extended else ())
             for workflow_id in sorted(touched_workflows):
                 _recompute_workflow(conn, workflow_id, rollups=self.rollups)
-        return len(executions) + len(tools) + len(workflows) + len(sessions)
+        return len(executions) + len(tools) + len(workflows) + len(sessions) + len(models)
 
 
 class FileReplacedError(Exception):
@@ -352,21 +375,40 @@ def _fill_tool_agents(conn: Connection, tools: list[Row]) -> list[Row]:
              if t[TOOL_AGENT] is None and t[execution] in agents else t) for t in tools]
 
 
-def _insert_rows(conn: Connection, kind: str, rows: list[Row]) -> int:
+def _fill_model_agents(conn: Connection, models: list[Row], executions: list[Row]) -> list[Row]:
+    """Model calls attached to an execution by id whose agent is not known yet: the
+    agent of that execution, from this batch or the database (stored with the call)."""
+    wanted = {m[_M_EXECUTION] for m in models if m[_M_AGENT] is None and m[_M_EXECUTION] is not None}
+    if not wanted:
+        return models
+    agents = {e[0]: e[_E_AGENT] for e in executions if e[0] in wanted}
+    missing = sorted(wanted - agents.keys())
+    if missing:
+        agents.update(_lookup(conn, "agent_execution_metrics", "execution_id", "agent_name", missing))
+    return [(m[:_M_AGENT] + (agents[m[_M_EXECUTION]],) + m[_M_AGENT + 1:]
+             if m[_M_AGENT] is None and m[_M_EXECUTION] in agents else m) for m in models]
+
+
+def _insert_rows(conn: Connection, kind: str, rows: list[Row], *, extended: bool = True) -> int:
     """Bulk insert that skips ids already present (replays never duplicate); returns
-    how many rows were inserted (-1 if the driver cannot tell)."""
+    how many rows were inserted (-1 if the driver cannot tell). Without ``extended``
+    (an Agent Studio database) our own columns are left out."""
     if not rows:
         return 0
     columns = COLUMNS[kind]
+    width = len(columns)
+    if not extended and kind in ("execution", "tool"):
+        width -= EXTENSION_COLUMN_COUNT
+        columns = columns[:width]
     if conn.dialect.name == "sqlite":
-        values = rows if kind != "tool" else [r[:TOOL_AGENT] for r in rows]
+        values = rows if width == len(rows[0]) else [r[:width] for r in rows]
     else:
-        values = [_pg_values(kind, r) for r in rows]
+        values = [_pg_values(kind, r, width) for r in rows]
     return execute_values(conn, insert_ignoring(_TABLES[kind], columns, columns[0]), values)
 
 
-def _pg_values(kind: str, row: Row) -> Row:
-    v = list(row[:len(COLUMNS[kind])])
+def _pg_values(kind: str, row: Row, width: int) -> Row:
+    v = list(row[:width])
     for i in _TIME_POSITIONS[kind]:
         v[i] = pg_time(v[i])
     return tuple(v)

@@ -58,6 +58,8 @@ class ProcessSink:
         self._conn: Connection | None = None
         self._recheck = False
         self._started = False
+        #: rows of the last write the database cannot hold (see DatabaseSink.set_aside)
+        self.set_aside: list[tuple[str, Any, str]] = []
 
     # -- the child ------------------------------------------------------------------
     def prestart(self) -> None:
@@ -136,7 +138,9 @@ class ProcessSink:
     # -- the DatabaseSink interface -------------------------------------------------
     def write(self, batch: dict[str, list[Any]], *, replay: bool = False) -> int:
         recheck, self._recheck = self._recheck, False
-        return int(self._call(("write", batch, replay, recheck), self.timeout_s + _MARGIN_S))
+        self.set_aside = []
+        n, self.set_aside = self._call(("write", batch, replay, recheck), self.timeout_s + _MARGIN_S)
+        return int(n)
 
     def reset(self) -> None:
         self._recheck = True
@@ -176,7 +180,7 @@ def _serve(fd: int, db_url: str, timeout_s: float) -> None:
                 _, batch, replay, recheck = message
                 if recheck:
                     sink.reset()
-                reply: tuple[Any, ...] = ("ok", sink.write(batch, replay=replay))
+                reply: tuple[Any, ...] = ("ok", (sink.write(batch, replay=replay), sink.set_aside))
             elif message[0] == "reopen":
                 sink.reopen()
                 reply = ("ok", None)

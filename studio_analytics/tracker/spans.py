@@ -65,6 +65,21 @@ class SpanHandle(uuid.UUID):
     def mark_timeout(self) -> None:
         _safely(self._span.mark_timeout)
 
+    def record_usage(self, input_tokens: int | None = None, output_tokens: int | None = None,
+                     cached_input_tokens: int | None = None, reasoning_tokens: int | None = None) -> None:
+        """Token counts of a model call (added to what was recorded before). Input
+        tokens include the cached ones; output tokens include the reasoning ones. On an
+        execution or a tool call, input + output are added to the execution's tokens."""
+        _safely(self._span.record_usage, input_tokens, output_tokens, cached_input_tokens, reasoning_tokens)
+
+    def first_token(self) -> None:
+        """A streamed model call received its first token now (the first mark counts)."""
+        _safely(self._span.first_token)
+
+    def set_cost(self, usd: float) -> None:
+        """The call's cost in USD, as the provider billed it: overrides the price table."""
+        _safely(self._span.set_cost, usd)
+
     @property
     def span(self) -> Span:
         return self._span
@@ -96,7 +111,14 @@ class Span:
     """
 
     kind = "span"
+    #: executions, tool calls and model calls form the span tree (parent_id); sessions
+    #: and workflows hold them without being part of it
+    in_tree = False
     parent: Span | None = None
+    #: id of the enclosing tree span (the stored parent_id), None at the top
+    link: int | None = None
+    #: id of the trace: the outermost span's below the session (0: none, for sessions)
+    trace = 0
     _token: Token[Span | None] | None = None
     status = "in_progress"
     error_message: Any = None  # a capture.CapturedError, formatted by the writer
@@ -191,6 +213,18 @@ class Span:
     def record_api_call(self, name: str | None, status_code: int | None, response_time_ms: float | None) -> None:
         self._api_calls += 1
 
+    def record_usage(self, input_tokens: Any, output_tokens: Any, cached_input_tokens: Any,
+                     reasoning_tokens: Any) -> None:
+        total = (as_int(input_tokens) or 0) + (as_int(output_tokens) or 0)
+        if input_tokens is not None or output_tokens is not None:
+            self.record_tokens(total)
+
+    def first_token(self) -> None:
+        pass
+
+    def set_cost(self, usd: Any) -> None:
+        pass
+
     def set_response(self, text: Any) -> None:
         pass
 
@@ -208,6 +242,19 @@ class Span:
         while span is not None and not isinstance(span, kind):
             span = span.parent
         return span
+
+    def _link_tree(self) -> None:
+        """Trace id from the parent (a new trace below a session or at the top), and
+        the nearest enclosing execution, tool call or model call as the tree parent."""
+        parent = self.parent
+        if parent is None:
+            self.trace = self.id
+            return
+        self.trace = parent.trace or self.id
+        while parent is not None and not parent.in_tree:
+            parent = parent.parent
+        if parent is not None:
+            self.link = parent.id
 
 
 class SessionSpan(Span):
@@ -261,6 +308,8 @@ class WorkflowSpan(Span):
         self.completion: float | None = None
 
     def _on_enter(self) -> None:
+        parent = self.parent
+        self.trace = (parent.trace if parent is not None else 0) or self.id
         session = self.nearest(SessionSpan)
         if session is not None:
             self.session_id = self.session_id or session.session_id  # type: ignore[attr-defined]
@@ -288,6 +337,7 @@ class WorkflowSpan(Span):
 
 class ExecutionSpan(Span):
     kind = "execution"
+    in_tree = True
 
     def __init__(self, agent_id: Any, agent_name: str, query: Any, session_id: str | None,
                  user_id: str | None, correlation_id: str | None) -> None:
@@ -301,8 +351,18 @@ class ExecutionSpan(Span):
         self.tools_called: list[Any] = []  # names as given; made text by the writer
 
     def _on_enter(self) -> None:
+        self._link_tree()
         parent = self.parent
         while parent is not None:
+            if isinstance(parent, ExecutionSpan):
+                # A sub-agent (called by an agent, or from one of its tools): the
+                # caller's session, user, workflow and sampling decision.
+                self.session_id = self.session_id or parent.session_id
+                self.user_id = self.user_id or parent.user_id
+                if self.correlation_id is None:
+                    self.correlation_id = parent.correlation_id
+                self.sampled = parent.sampled
+                break
             if isinstance(parent, WorkflowSpan):
                 if self.correlation_id is None:
                     self.correlation_id = str(uuid.UUID(int=parent.id))
@@ -327,12 +387,14 @@ class ExecutionSpan(Span):
             self.id, self.agent_id, self.agent_name, self.start_ns, self.end_ns, self.duration_ms, self.status,
             snapshot(self.query), snapshot(self.response), self.error_message, tuple(self.tools_called),
             self._retries,
-            self.session_id, self.user_id, self.correlation_id, self._tokens, self._api_calls,
+            self.session_id, self.user_id, self.correlation_id, self._tokens, self._api_calls, self.link,
+            self.trace,
         ))
 
 
 class ToolSpan(Span):
     kind = "tool"
+    in_tree = True
     output_data: Any = None
     api_status: int | None = None
     api_ms: float | None = None
@@ -349,7 +411,10 @@ class ToolSpan(Span):
         if type(parent) is ExecutionSpan and self.execution_id is None:  # the usual case, first
             self._exec = parent
             self.sampled = parent.sampled
+            self.link = parent.id
+            self.trace = parent.trace
             return
+        self._link_tree()
         while parent is not None and not isinstance(parent, ExecutionSpan):
             parent = parent.parent
         if parent is not None and (self.execution_id is None or _same_id(self.execution_id, parent.id)):
@@ -387,8 +452,104 @@ class ToolSpan(Span):
             outputs = snapshot(self.output_data)
         runtime.enqueue("tool", (  # records.TOOL_FIELDS
             self.id, self.tool_name, exec_id, self.start_ns, self.end_ns, self.duration_ms, self.status,
-            inputs, outputs, self.error_message, self.external_api, self.api_ms, self.api_status,
-            execution.agent_name if execution is not None else None,
+            inputs, outputs, self.error_message, self.external_api, self.api_ms, self.api_status, self.link,
+            self.trace, execution.agent_name if execution is not None else None,
+        ))
+
+
+class ModelCallSpan(Span):
+    """One call to a language model: model, provider, operation, tokens, time to first
+    token, cost. Its tokens also count in the nearest execution's ``tokens_used``."""
+
+    kind = "model"
+    in_tree = True
+    response: Any = None
+    ttft_ms: float | None = None
+    cost: Any = None
+    _usage: list[int | None] | None = None  # input, output, cached input, reasoning
+    _exec: ExecutionSpan | None = None
+
+    def __init__(self, model: str, provider: str | None, operation: str, request: Any) -> None:
+        self.model = model
+        self.provider = provider
+        self.operation = operation
+        self.request = request
+
+    def _on_enter(self) -> None:
+        parent = self.parent
+        if type(parent) is ExecutionSpan:  # the usual case, first
+            self._exec = parent
+            self.sampled = parent.sampled
+            self.link = parent.id
+            self.trace = parent.trace
+            return
+        self._link_tree()
+        while parent is not None and not isinstance(parent, ExecutionSpan):
+            parent = parent.parent
+        if parent is not None:
+            self._exec = parent
+            self.sampled = parent.sampled
+        else:
+            self.sampled = runtime.sample()
+
+    def record_usage(self, input_tokens: Any, output_tokens: Any, cached_input_tokens: Any,
+                     reasoning_tokens: Any) -> None:
+        usage = self._usage
+        if usage is None:
+            usage = self._usage = [None, None, None, None]
+        for i, value in enumerate((input_tokens, output_tokens, cached_input_tokens, reasoning_tokens)):
+            n = as_int(value)
+            if n is not None:
+                usage[i] = (usage[i] or 0) + n
+
+    def record_tokens(self, n: int) -> None:
+        # Tokens of a model call without the split: counted as output.
+        self.record_usage(None, n, None, None)
+
+    def first_token(self) -> None:
+        if self.ttft_ms is not None:
+            return
+        clock = runtime.CLOCK
+        if clock is None:
+            self.ttft_ms = (_perf_ns() - self._perf) / 1e6
+        else:
+            self.ttft_ms = (clock() - self.start_ns) / 1e6
+
+    def set_cost(self, usd: Any) -> None:
+        self.cost = as_float(usd)
+
+    def set_response(self, obj: Any) -> None:
+        self.response = obj
+
+    set_output = set_response
+
+    def _on_exit(self) -> None:
+        execution = self._exec
+        usage = self._usage
+        if execution is not None and usage is not None and (usage[0] is not None or usage[1] is not None):
+            execution._tokens = (execution._tokens or 0) + (usage[0] or 0) + (usage[1] or 0)
+        if not self.sampled:
+            return
+        if execution is not None:
+            session_id, user_id, agent = execution.session_id, execution.user_id, execution.agent_name
+        else:
+            session_id = user_id = agent = None
+            holder = self.parent
+            while holder is not None and session_id is None:
+                session_id = getattr(holder, "session_id", None)
+                user_id = getattr(holder, "user_id", None)
+                holder = holder.parent
+        request = response = None
+        # Copied now: the agent may change its objects after the call returns.
+        if (self.request is not None or self.response is not None) and runtime.config().capture_content:
+            request = snapshot(self.request)
+            response = snapshot(self.response)
+        n_in, n_out, n_cached, n_reasoning = usage if usage is not None else (None, None, None, None)
+        runtime.enqueue("model", (  # records.MODEL_FIELDS
+            self.id, execution.id if execution is not None else None, self.link, self.trace, agent, self.model,
+            self.provider, self.operation, self.start_ns, self.end_ns, self.duration_ms, self.ttft_ms,
+            self.status, self.error_message, n_in, n_out, n_cached, n_reasoning, self.cost, request, response,
+            session_id, user_id,
         ))
 
 

@@ -27,10 +27,12 @@ import time
 from pathlib import Path
 
 from studio_analytics.config import spool_path as default_spool_path
-from studio_analytics.db.rows import Batch, Row, as_wire_batch
+from studio_analytics.db.rows import Batch, Row, as_wire_batch, upgrade_rows
 from studio_analytics.private_files import create_private_file
 
-_FORMAT = 2  # 1: rows as mappings of column values (read still); 2: wire rows
+#: 1: rows as mappings of column values; 2: wire rows before revision 0003 (no parent and
+#: trace ids); 3: wire rows. Earlier formats are still read.
+_FORMAT = 3
 #: The longest any spool statement waits for another process's lock.
 BUSY_TIMEOUT_S = 5.0
 
@@ -56,6 +58,8 @@ def decode_batch(payload: str) -> Batch:
     data = json.loads(payload)
     if isinstance(data, dict) and data.get("format") == _FORMAT:
         return {kind: [tuple(r) for r in rows] for kind, rows in data["rows"].items()}
+    if isinstance(data, dict) and data.get("format") == 2:
+        return {kind: upgrade_rows(kind, rows) for kind, rows in data["rows"].items()}
     return as_wire_batch(data)  # format 1
 
 

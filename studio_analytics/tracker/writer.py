@@ -98,6 +98,24 @@ class BatchWriter:
         elif len(queue) == self._batch_size:
             self._wake.set()
 
+    def offer(self, items: list[tuple[str, Any]]) -> bool:
+        """Queue all of these ``(kind, record)`` items, or none when the queue has no room
+        for all of them: an ingestion endpoint then answers "retry later" instead of
+        taking spans it would have to drop. Nothing is counted as dropped here."""
+        queue = self._queue
+        if self._closed or len(queue) + len(items) > self._max_queue:
+            return False
+        queue.extend(items)
+        if self._thread is None:
+            self._start()
+        elif len(queue) >= self._batch_size:
+            self._wake.set()
+        return True
+
+    def room(self) -> int:
+        """How many more items the queue takes now."""
+        return 0 if self._closed else max(0, self._max_queue - len(self._queue))
+
     def enqueued_count(self) -> int:
         return self._taken + len(self._queue)
 
@@ -302,8 +320,19 @@ class BatchWriter:
 
     def _written(self, batch: Batch, started: float) -> None:
         self.latencies_ms.append((time.perf_counter() - started) * 1000)
-        self.counters["written"] += _count(batch)
+        self.counters["written"] += _count(batch) - self._keep_set_aside()
         self._backoff = 0.5
+
+    def _keep_set_aside(self) -> int:
+        """Rows the last write could not store in this database (model calls for an Agent
+        Studio database) are kept as dead letters; returns how many."""
+        aside = getattr(self._sink, "set_aside", None)
+        if not aside:
+            return 0
+        self._sink.set_aside = []
+        for kind, row, reason in aside:
+            self._dead_letter(kind, row, reason)
+        return len(aside)
 
     def _retry_replaced_file(self, error: Exception, batch: Batch) -> bool:
         """A SQLite file deleted or replaced under the writer: say so once, open the
@@ -383,7 +412,7 @@ class BatchWriter:
                     continue
                 self._dead_letter(part[0][0], part[0][1], first_line(e))
                 continue
-            self.counters[counter] += len(part)
+            self.counters[counter] += len(part) - self._keep_set_aside()
         return True
 
     def _dead_letter(self, kind: str, row: Row, error: str) -> None:
@@ -437,7 +466,7 @@ class BatchWriter:
             ids, batch = group
             try:
                 self._sink_ready().write(batch, replay=True)
-                self.counters["replayed"] += _count(batch)
+                self.counters["replayed"] += _count(batch) - self._keep_set_aside()
             except Exception as e:  # noqa: BLE001
                 if not is_row_error(e):
                     self._database_away(e)

@@ -14,7 +14,12 @@ from studio_analytics import tracker
 from studio_analytics.db.engine import create_db_engine
 from studio_analytics.db.migrate import alembic_config
 from studio_analytics.db.models import AgentExecutionMetrics, ToolUsageMetrics
-from studio_analytics.db.rollup_models import ROLLUP_MODELS, AgentHourlyRollup, ToolHourlyRollup
+from studio_analytics.db.rollup_models import (
+    MODEL_ROLLUP_MODELS,
+    ROLLUP_MODELS,
+    AgentHourlyRollup,
+    ToolHourlyRollup,
+)
 from studio_analytics.db.rollups import (
     PERCENTILE_RELATIVE_ERROR,
     bucket_value,
@@ -29,7 +34,7 @@ from studio_analytics.tracker.sink import DatabaseSink
 
 def _snapshot(conn) -> dict[str, list[tuple]]:  # type: ignore[no-untyped-def]
     out = {}
-    for model in ROLLUP_MODELS:
+    for model in ROLLUP_MODELS + MODEL_ROLLUP_MODELS:
         table = model.__table__
         rows = conn.execute(select(table).order_by(*table.primary_key.columns)).all()
         out[table.name] = [tuple(round(v, 6) if isinstance(v, float) else v for v in r) for r in rows]
@@ -48,7 +53,8 @@ def test_writer_rollups_equal_a_rebuild(empty_url: str) -> None:
     with engine.begin() as conn:
         kept = _snapshot(conn)
         assert all(kept[m.__tablename__] for m in ROLLUP_MODELS), "every rollup table has rows"
-        assert rollup_drift(conn) == {"agent_execution_metrics": 0, "tool_usage_metrics": 0, "workflow_metrics": 0}
+        assert rollup_drift(conn) == {"agent_execution_metrics": 0, "tool_usage_metrics": 0, "workflow_metrics": 0,
+                                      "model_call_metrics": 0}
         rebuild_rollups(conn)
         rebuilt = _snapshot(conn)
     engine.dispose()
@@ -151,7 +157,7 @@ def test_tracker_brings_an_older_database_of_ours_up_to_date(sqlite_file_url: st
     assert tracker.flush(10)
     tracker.shutdown(5)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM studio_analytics_alembic_version")).scalar() == "0002"
+        assert conn.execute(text("SELECT version_num FROM studio_analytics_alembic_version")).scalar() == "0003"
         names = dict(conn.execute(select(AgentHourlyRollup.agent_name, AgentHourlyRollup.executions)).all())
         assert names == {"Old": 1, "New": 1}
     engine.dispose()

@@ -1,4 +1,6 @@
-"""Layers import one way: db <- analytics <- gui, db <- tracker; Qt only inside gui/.
+"""Layers import one way: db <- analytics <- gui, db <- tracker <- ingest; Qt only inside
+gui/; the tracker, the ingestion, the price table and the database layer never load numpy
+(an agent host installs them without it).
 
 Checked two ways: statically over every module's imports (including function-local ones),
 and dynamically by importing the non-GUI packages in a fresh interpreter and looking at
@@ -16,12 +18,16 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "studio_analytics"
 QT_MODULES = ("PySide6", "shiboken6", "pyqtgraph", "PyQt5", "PyQt6", "qtpy")
+#: what an agent host imports: none of these may load numpy or Qt
+LIGHT_LAYERS = ("db", "tracker", "ingest", "pricing")
 
 #: package -> internal packages it must never import
 FORBIDDEN: dict[str, tuple[str, ...]] = {
-    "db": ("analytics", "tracker", "gui", "export", "commands", "demo", "cli"),
-    "tracker": ("analytics", "gui", "export", "commands", "demo", "cli"),
-    "analytics": ("tracker", "gui", "export", "commands", "demo", "cli"),
+    "db": ("analytics", "tracker", "gui", "export", "commands", "demo", "cli", "ingest", "pricing"),
+    "pricing": ("db", "analytics", "tracker", "gui", "export", "commands", "demo", "cli", "ingest"),
+    "tracker": ("analytics", "gui", "export", "commands", "demo", "cli", "ingest"),
+    "ingest": ("analytics", "gui", "export", "commands", "demo", "cli"),
+    "analytics": ("tracker", "gui", "export", "commands", "demo", "cli", "ingest"),
     "export": ("gui", "tracker", "commands", "demo", "cli"),
     "demo": ("gui", "commands", "cli"),
     "commands": ("gui",),
@@ -60,6 +66,9 @@ def test_module_respects_layers(path: Path) -> None:
     if layer != "gui":
         qt = [m for m in imported if m.split(".")[0] in QT_MODULES]
         assert not qt, f"{path.name} imports Qt outside gui/: {qt}"
+    if layer in LIGHT_LAYERS:
+        heavy = [m for m in imported if m.split(".")[0] == "numpy"]
+        assert not heavy, f"{path.name} imports numpy in a layer agent hosts install: {heavy}"
     for banned in FORBIDDEN.get(layer, ()):
         hits = [m for m in imported if m == f"studio_analytics.{banned}" or m.startswith(f"studio_analytics.{banned}.")]
         assert not hits, f"{layer} must not import {banned}: {hits}"
@@ -76,3 +85,16 @@ def test_non_gui_packages_do_not_load_qt_at_runtime() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, f"Qt loaded by non-GUI imports: {proc.stdout} {proc.stderr}"
+
+
+def test_agent_host_layers_do_not_load_numpy_or_qt_at_runtime() -> None:
+    code = (
+        "import sys\n"
+        "import studio_analytics.tracker, studio_analytics.pricing, studio_analytics.ingest\n"
+        "import studio_analytics.tracker.writer, studio_analytics.tracker.records, studio_analytics.tracker.sink\n"
+        f"bad = [m for m in sys.modules if m.split('.')[0] in {QT_MODULES + ('numpy',)!r}]\n"
+        "print(','.join(bad))\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, f"numpy or Qt loaded by the tracker's imports: {proc.stdout} {proc.stderr}"
