@@ -11,16 +11,19 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from studio_analytics.analytics.results import Health, TimeRange
 from studio_analytics.analytics.rollup_sources import cached_statement, combined, split_range, zsum
+from studio_analytics.db.capabilities import has_model_calls
 from studio_analytics.db.engine import safe_url, translate_error
 from studio_analytics.db.migrate import database_size_bytes, schema_state
 from studio_analytics.db.models import (
     AgentExecutionMetrics,
+    ModelCallMetrics,
     SessionMetrics,
     ToolUsageMetrics,
     WorkflowMetrics,
 )
 from studio_analytics.db.rollup_models import (
     AgentHourlyRollup,
+    ModelHourlyRollup,
     ToolHourlyRollup,
     WorkflowHourlyRollup,
 )
@@ -60,10 +63,11 @@ def connection_health(conn: Connection, url: str, tr: TimeRange | None = None) -
             message="This database has no studio-analytics metrics tables",
             hint="run `studio-analytics db upgrade --db URL` to create them",
         )
+    tables = _TABLES + ((ModelCallMetrics,) if has_model_calls(conn) else ())
     if tr is None:
         counts = {
             model.__tablename__: int(conn.execute(select(func.count()).select_from(model)).scalar() or 0)
-            for model in _TABLES
+            for model in tables
         }
     else:
         counts = range_row_counts(conn, tr)
@@ -83,6 +87,7 @@ def range_row_counts(conn: Connection, tr: TimeRange) -> dict[str, int]:
     the executions figure equals the KPIs' total). Sessions: those open at some
     moment of the range, as the "Sessions in range" card counts them."""
     split = split_range(conn, tr)
+    models = has_model_calls(conn)
 
     def build() -> Any:
         def part(raw_model: Any, rollup_model: Any, rollup_count: Any) -> Any:
@@ -97,10 +102,14 @@ def range_row_counts(conn: Connection, tr: TimeRange) -> dict[str, int]:
             (sm.end_time >= bindparam("r_start")) | (sm.end_time.is_(None) & (sm.start_time >= bindparam("r_start"))),
             sm.start_time < bindparam("r_end"),
         ).scalar_subquery()
-        return select(part(AgentExecutionMetrics, AgentHourlyRollup, AgentHourlyRollup.executions),
-                      part(ToolUsageMetrics, ToolHourlyRollup, ToolHourlyRollup.calls),
-                      part(WorkflowMetrics, WorkflowHourlyRollup, WorkflowHourlyRollup.runs), sessions)
+        counts = [part(AgentExecutionMetrics, AgentHourlyRollup, AgentHourlyRollup.executions),
+                  part(ToolUsageMetrics, ToolHourlyRollup, ToolHourlyRollup.calls),
+                  part(WorkflowMetrics, WorkflowHourlyRollup, WorkflowHourlyRollup.runs), sessions]
+        if models:
+            counts.append(part(ModelCallMetrics, ModelHourlyRollup, ModelHourlyRollup.calls))
+        return select(*counts)
 
-    stmt = cached_statement(("range_counts", conn.dialect.name, split.shape), build)
+    stmt = cached_statement(("range_counts", conn.dialect.name, split.shape, models), build)
     row = conn.execute(stmt, {**split.params(), "r_start": tr.start, "r_end": tr.end}).one()
-    return {model.__tablename__: int(n or 0) for model, n in zip(_TABLES, row, strict=True)}
+    tables = _TABLES + ((ModelCallMetrics,) if models else ())
+    return {model.__tablename__: int(n or 0) for model, n in zip(tables, row, strict=True)}
