@@ -2,7 +2,7 @@
 
 Order for the database URL: ``--db`` argument, then ``STUDIO_ANALYTICS_DB``, then a
 SQLite file in the platformdirs user data folder. ``STUDIO_ANALYTICS_HOME`` moves all
-of the application's data (database, spool, logs) to one folder, for tests and dev.
+of the application's data (database, spool, logs, config) to one folder, for tests and dev.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ ENV_HOME = "STUDIO_ANALYTICS_HOME"
 ENV_DISABLED = "STUDIO_ANALYTICS_DISABLED"
 DEFAULT_DB_FILENAME = "metrics.sqlite3"
 SPOOL_FILENAME = "spool.sqlite3"
+PRICES_FILENAME = "prices.toml"
 
 
 def data_dir() -> Path:
@@ -33,6 +34,19 @@ def log_dir() -> Path:
     home = os.environ.get(ENV_HOME)
     path = Path(home).expanduser() / "logs" if home else Path(platformdirs.user_log_dir(APP_NAME))
     return ensure_private_dir(path)
+
+
+def config_dir(*, create: bool = False) -> Path:
+    """Folder for the user's settings files (``prices.toml``). Only a caller that writes
+    there creates it (0700); reading never does."""
+    home = os.environ.get(ENV_HOME)
+    path = Path(home).expanduser() / "config" if home else Path(platformdirs.user_config_dir(APP_NAME))
+    return ensure_private_dir(path) if create else path
+
+
+def prices_path() -> Path:
+    """The user's price file, which overrides and extends the shipped price table."""
+    return config_dir() / PRICES_FILENAME
 
 
 def default_db_path() -> Path:

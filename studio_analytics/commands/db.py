@@ -1,5 +1,6 @@
-"""``studio-analytics db upgrade|check|rebuild-rollups``: create, upgrade and inspect the
-schema, and recompute the hourly rollups from the raw rows."""
+"""``studio-analytics db upgrade|check|rebuild-rollups|reprice``: create, upgrade and inspect
+the schema, recompute the hourly rollups from the raw rows, and model-call costs from the
+current prices (:mod:`studio_analytics.commands.db_reprice`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import sys
 from typing import Any
 
+from studio_analytics.commands.db_reprice import add_reprice_parser
 from studio_analytics.commands.failures import DRIVER_ERRORS, database_error_line, database_errors
 from studio_analytics.commands.options import db_url_from_args
 from studio_analytics.db.engine import create_db_engine, safe_url, translate_error
@@ -35,6 +37,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                                 help="recompute the hourly rollups from the raw rows (after a bulk import)")
     add_db_argument(rebuild)
     rebuild.set_defaults(func=cmd_rebuild_rollups)
+    add_reprice_parser(db_sub)
 
 
 def _url(args: argparse.Namespace) -> str:
