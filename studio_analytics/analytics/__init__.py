@@ -6,6 +6,7 @@ from studio_analytics.analytics.errors import error_analysis, error_signature
 from studio_analytics.analytics.executions import list_executions
 from studio_analytics.analytics.health import database_health
 from studio_analytics.analytics.kpis import summary_kpis
+from studio_analytics.analytics.models import cost_breakdown, cost_totals, model_usage
 from studio_analytics.analytics.series import time_series
 from studio_analytics.analytics.sessions import session_activity
 from studio_analytics.analytics.snapshot import dashboard_snapshot
@@ -15,6 +16,9 @@ from studio_analytics.analytics.workflows import workflow_performance
 
 __all__ = [
     "agent_usage",
+    "cost_breakdown",
+    "cost_totals",
+    "model_usage",
     "error_analysis",
     "execution_detail",
     "list_executions",

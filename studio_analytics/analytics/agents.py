@@ -9,9 +9,11 @@ from sqlalchemy import Select, func, select, true
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from studio_analytics.analytics.cost import priced_cost, unpriced
 from studio_analytics.analytics.results import AgentUsage, AgentUsageRow, TimeRange
 from studio_analytics.analytics.rollup_sources import (
     Histogram,
+    RangeSplit,
     by_name,
     cached_statement,
     combined,
@@ -29,24 +31,35 @@ from studio_analytics.analytics.sql import (
     is_timeout,
     percentile_columns,
 )
+from studio_analytics.db.capabilities import has_model_calls
 from studio_analytics.db.models import AgentExecutionMetrics as AEM
+from studio_analytics.db.models import ModelCallMetrics as MCM
 from studio_analytics.db.rollup_models import (
     AgentHourlyRollup,
     AgentLatencyDailyRollup,
     AgentLatencyRollup,
+    ModelAgentHourlyRollup,
 )
 
 AGENT_SORTS = {
     "agent_name", "executions", "successes", "failures", "timeouts", "success_rate", "avg_duration_ms",
     "p50_duration_ms", "p95_duration_ms", "p99_duration_ms", "total_tool_calls", "total_tokens", "last_used",
+    # from the agents' model calls (executions order on a database without them)
+    "input_tokens", "output_tokens", "cost_usd", "unpriced_calls",
 }
+#: The sorts that need the agents' model calls (see ``with_models``).
+AGENT_MODEL_SORTS = frozenset({"input_tokens", "output_tokens", "cost_usd", "unpriced_calls"})
 
 
 def agent_usage(conn: Connection, tr: TimeRange, *, sort: str = "executions", descending: bool = True,
-                limit: int = 100) -> AgentUsage:
+                limit: int = 100, with_models: bool = True) -> AgentUsage:
+    """Per agent of the range; with ``with_models`` (and a database with model calls)
+    also the tokens in/out and cost of the agents' model calls (the overview, which
+    shows none of them, leaves them out: they are most of the query's work)."""
     if sort not in AGENT_SORTS:
         raise ValueError(f"cannot sort agents by {sort!r}")
     split = split_range(conn, tr)
+    models = with_models and has_model_calls(conn)
 
     def build() -> Any:
         R = AgentHourlyRollup
@@ -86,14 +99,25 @@ def agent_usage(conn: Connection, tr: TimeRange, *, sort: str = "executions", de
         query = select(base, success_rate, pct.c.p50, pct.c.p95, pct.c.p99, everything, groups).join(
             pct, pct.c.key == base.c.agent_name, isouter=True
         )
-        sort_col = {
+        sorts: dict[str, Any] = {
             "success_rate": success_rate, "p50_duration_ms": pct.c.p50, "p95_duration_ms": pct.c.p95,
             "p99_duration_ms": pct.c.p99,
-        }.get(sort, base.c.get(sort, base.c.executions))
+        }
+        if models:
+            m = model_sums_by_agent(split)
+            model_columns = {
+                "input_tokens": func.coalesce(m.c.input_tokens, 0), "output_tokens": func.coalesce(m.c.output_tokens, 0),
+                "cost_usd": priced_cost(m.c.cost_usd, m.c.calls, m.c.unpriced_calls),
+                "unpriced_calls": func.coalesce(m.c.unpriced_calls, 0),
+            }
+            query = query.add_columns(*(c.label(f"m_{name}") for name, c in model_columns.items())).join(
+                m, m.c.agent_name == base.c.agent_name, isouter=True)
+            sorts.update(model_columns)
+        sort_col = sorts.get(sort, base.c.get(sort, base.c.executions))
         order = sort_col.desc() if descending else sort_col.asc()
         return query.order_by(order.nulls_last(), base.c.agent_name).limit(limit)
 
-    key = ("agent_usage", conn.dialect.name, split.shape, sort, descending, limit)
+    key = ("agent_usage", conn.dialect.name, split.shape, sort, descending, limit, models)  # models: the join
     rows = conn.execute(cached_statement(key, build), split.params()).mappings().all()
     p = functools.partial(percentile_value, split)
     return AgentUsage(
@@ -106,12 +130,40 @@ def agent_usage(conn: Connection, tr: TimeRange, *, sort: str = "executions", de
                 p95_duration_ms=p(r["p95"]), p99_duration_ms=p(r["p99"]),
                 total_tool_calls=int(r["total_tool_calls"]), total_tokens=int(r["total_tokens"]),
                 last_used=r["last_used"],
+                **(_model_fields(r) if models else {}),
             )
             for r in rows
         ),
         total_executions=int(rows[0]["all_executions"]) if rows else 0,
         total_rows=int(rows[0]["all_groups"]) if rows else 0,
     )
+
+
+def model_sums_by_agent(split: RangeSplit) -> Any:
+    """Subquery per agent of the range's model calls: ``agent_name, calls, input_tokens,
+    output_tokens, cost_usd`` (priced calls), ``unpriced_calls`` (rollups + raw edges)."""
+    R = ModelAgentHourlyRollup
+
+    def raw(where: ColumnElement[bool]) -> Select[Any]:
+        return select(
+            MCM.agent_name.label("agent_name"), func.count().label("calls"),
+            func.sum(MCM.input_tokens).label("input_tokens"), func.sum(MCM.output_tokens).label("output_tokens"),
+            func.sum(MCM.cost_usd).label("cost_usd"), func.sum(unpriced(MCM.cost_usd)).label("unpriced_calls"),
+        ).where(where, MCM.agent_name.isnot(None)).group_by(MCM.agent_name)
+
+    # summed per agent before the union with the edges (see cost.rolled_model_sums)
+    rolled = select(R.agent_name, *(func.sum(getattr(R, c)).label(c) for c in (
+        "calls", "input_tokens", "output_tokens", "cost_usd", "unpriced_calls"))).where(
+        R.agent_name != "").group_by(R.agent_name)
+    u = combined(split, raw, MCM.start_time, rolled, R.hour)
+    return select(u.c.agent_name, zsum(u.c.calls).label("calls"), zsum(u.c.input_tokens).label("input_tokens"),
+                  zsum(u.c.output_tokens).label("output_tokens"), zsum(u.c.cost_usd).label("cost_usd"),
+                  zsum(u.c.unpriced_calls).label("unpriced_calls")).group_by(u.c.agent_name).subquery()
+
+
+def _model_fields(r: Any) -> dict[str, Any]:
+    return {"input_tokens": int(r["m_input_tokens"]), "output_tokens": int(r["m_output_tokens"]),
+            "cost_usd": _f(r["m_cost_usd"]), "unpriced_calls": int(r["m_unpriced_calls"])}
 
 
 def _f(value: object) -> float | None:

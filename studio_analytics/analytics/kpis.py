@@ -8,6 +8,7 @@ from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from studio_analytics.analytics.cost import cost_kpi_value, cost_totals
 from studio_analytics.analytics.results import KpiValue, SummaryKpis, TimeRange
 from studio_analytics.analytics.rollup_sources import (
     cached_statement,
@@ -83,6 +84,14 @@ def summary_kpis(conn: Connection, tr: TimeRange) -> SummaryKpis:
             for p in (now, before)
         )
 
+    cost, unpriced_calls = None, 0
+    cost_now = cost_totals(conn, tr)
+    if cost_now is not None:  # a database with model calls
+        cost_before = cost_totals(conn, previous_period(tr))
+        assert cost_before is not None
+        cost = KpiValue(cost_kpi_value(cost_now), cost_kpi_value(cost_before))
+        unpriced_calls = cost_now.unpriced_calls
+
     return SummaryKpis(
         active_sessions=KpiValue(*kpi(0)),
         queries_per_hour=KpiValue(*kpi(1)),
@@ -91,4 +100,6 @@ def summary_kpis(conn: Connection, tr: TimeRange) -> SummaryKpis:
         total_executions=now[0],
         total_failures=now[2] + now[3],
         previous_executions=before[0],
+        cost_usd=cost,
+        unpriced_calls=unpriced_calls,
     )

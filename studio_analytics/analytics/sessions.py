@@ -17,6 +17,8 @@ from studio_analytics.analytics.results import (
 )
 from studio_analytics.analytics.sql import bucket_epoch, in_range, rate
 from studio_analytics.analytics.timerange import BUCKET_SECONDS, bucket_starts
+from studio_analytics.db.capabilities import has_model_calls
+from studio_analytics.db.models import ModelCallMetrics as MCM
 from studio_analytics.db.models import SessionMetrics as SM
 
 SESSION_SORTS = {"session_id", "user_id", "start_time", "end_time", "duration_ms", "total_queries",
@@ -49,7 +51,7 @@ def session_activity(conn: Connection, tr: TimeRange, *, sort: str = "start_time
     # The order of list_sessions, so ``recent`` is its first page and the window pages on from it.
     key = _session_key(sort)
     order = (key.desc(), SM.id.desc()) if descending else (key.asc(), SM.id.asc())
-    recent = conn.execute(select(SM).where(where).order_by(*order).limit(limit)).mappings()
+    recent = conn.execute(select(SM, *session_cost_columns(conn)).where(where).order_by(*order).limit(limit)).mappings()
     return SessionActivity(
         active_sessions=int(active), total_sessions=int(total),
         avg_duration_ms=None if avg_ms is None else float(avg_ms),
@@ -70,7 +72,22 @@ def session_row(r: object) -> SessionRow:
         average_response_time_ms=m["average_response_time_ms"],  # type: ignore[index]
         total_tokens_used=int(m["total_tokens_used"] or 0), is_active=bool(m["is_active"]),  # type: ignore[index]
         row_id=m["id"],  # type: ignore[index]
+        # present when read with session_cost_columns()
+        cost_usd=m.get("cost_usd"), unpriced_calls=int(m.get("unpriced_calls") or 0),  # type: ignore[attr-defined]
     )
+
+
+def session_cost_columns(conn: Connection) -> list[Any]:
+    """``cost_usd`` (of the session's priced model calls; NULL when none is priced) and
+    ``unpriced_calls`` for each session row selected (indexed by ix_model_session);
+    nothing on a database without model calls."""
+    if not has_model_calls(conn):
+        return []
+    mine = MCM.session_id == SM.session_id
+    return [
+        select(func.sum(MCM.cost_usd)).where(mine).scalar_subquery().label("cost_usd"),
+        select(func.count()).where(mine, MCM.cost_usd.is_(None)).scalar_subquery().label("unpriced_calls"),
+    ]
 
 
 #: What a NULL sorts as in a keyset page: a keyset cannot compare with NULL, so NULLs
@@ -102,7 +119,8 @@ def list_sessions(conn: Connection, tr: TimeRange, *, sort: str = "start_time", 
         position, cursor = tuple_(key, SM.id), tuple_(literal(after.sort_value, type_=key.type), literal(after.row_id))
         where.append(position < cursor if descending else position > cursor)
     order = (key.desc(), SM.id.desc()) if descending else (key.asc(), SM.id.asc())
-    rows = conn.execute(select(SM, key.label("k")).where(*where).order_by(*order).limit(limit + 1)).mappings().all()
+    rows = conn.execute(select(SM, key.label("k"), *session_cost_columns(conn)).where(*where).order_by(*order)
+                        .limit(limit + 1)).mappings().all()
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = PageCursor(sort_value=rows[-1]["k"], row_id=rows[-1]["id"]) if more and rows else None

@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy.engine import Connection
 
-from studio_analytics.analytics.agents import agent_usage
+from studio_analytics.analytics.agents import AGENT_MODEL_SORTS, agent_usage
 from studio_analytics.analytics.errors import error_analysis
 from studio_analytics.analytics.health import connection_health
 from studio_analytics.analytics.kpis import summary_kpis
+from studio_analytics.analytics.models import model_usage
 from studio_analytics.analytics.results import DashboardSnapshot, Health, TimeRange
 from studio_analytics.analytics.series import time_series
 from studio_analytics.analytics.sessions import session_activity
@@ -24,15 +25,18 @@ def dashboard_snapshot(conn: Connection, tr: TimeRange, *, generation: int,
                        tool_sort: tuple[str, bool] = ("calls", True),
                        sorts: dict[str, tuple[str, bool]] | None = None,
                        health: Health | None = None) -> DashboardSnapshot:
-    """KPIs, series, agents and tools always (the overview needs them); workflows,
-    errors and sessions only when their tab is in ``tabs``."""
+    """KPIs (with cost), series, agents and tools always (the overview needs them);
+    workflows, errors, sessions and models only when their tab is in ``tabs``
+    (``models`` stays None on a database without model calls)."""
     started = time.perf_counter()
     kpis = summary_kpis(conn, tr)
     series = time_series(conn, tr)
-    agents = agent_usage(conn, tr, sort=agent_sort[0], descending=agent_sort[1])
+    # The agents' model tokens and cost are shown on the Agents tab only.
+    agents = agent_usage(conn, tr, sort=agent_sort[0], descending=agent_sort[1],
+                         with_models="agents" in tabs or agent_sort[0] in AGENT_MODEL_SORTS)
     tools = tool_usage(conn, tr, sort=tool_sort[0], descending=tool_sort[1], with_top_agents="tools" in tabs)
     sorts = dict(sorts or {})
-    workflows = errors = sessions = None
+    workflows = errors = sessions = models = None
     if "workflows" in tabs:
         field, desc = sorts.get("workflows", ("runs", True))
         workflows = workflow_performance(conn, tr, sort=field, descending=desc)
@@ -42,11 +46,14 @@ def dashboard_snapshot(conn: Connection, tr: TimeRange, *, generation: int,
     if "sessions" in tabs:
         field, desc = sorts.get("sessions", ("start_time", True))
         sessions = session_activity(conn, tr, sort=field, descending=desc)
+    if "models" in tabs:
+        field, desc = sorts.get("models", ("cost_usd", True))
+        models = model_usage(conn, tr, sort=field, descending=desc)
     return DashboardSnapshot(
         generation=generation, time_range=tr, taken_at=datetime.now(UTC),
         query_ms=(time.perf_counter() - started) * 1000,
         kpis=kpis, series=series, agents=agents, tools=tools,
-        workflows=workflows, errors=errors, sessions=sessions, health=health,
+        workflows=workflows, errors=errors, sessions=sessions, health=health, models=models,
     )
 
 

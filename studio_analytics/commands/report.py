@@ -8,6 +8,7 @@ shape is ``{"schema": "studio-analytics/report/v1", "report": NAME, "range": {..
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import json
 import math
@@ -19,8 +20,9 @@ from typing import Any
 import numpy as np
 
 from studio_analytics import analytics
-from studio_analytics.analytics.results import TimeRange
-from studio_analytics.commands.failures import database_errors
+from studio_analytics.analytics.models import BREAKDOWNS, cost_breakdown, model_usage
+from studio_analytics.analytics.results import CostBreakdownRow, ModelUsageRow, TimeRange
+from studio_analytics.commands.failures import UsageError, database_errors
 from studio_analytics.commands.options import (
     add_range_arguments,
     db_url_from_args,
@@ -29,9 +31,20 @@ from studio_analytics.commands.options import (
 )
 from studio_analytics.db.engine import create_db_engine
 from studio_analytics.db.schema_state import require_metrics_tables
+from studio_analytics.export.csv_export import write_rows_csv
 
 SCHEMA = "studio-analytics/report/v1"
-REPORTS = ("summary", "agents", "tools", "workflows", "errors", "sessions", "health")
+REPORTS = ("summary", "agents", "tools", "workflows", "errors", "sessions", "health", "models", "cost")
+#: Reports with one table of rows, which ``--format csv`` can write.
+CSV_REPORTS = ("models", "cost")
+NO_MODEL_CALLS = ("no model calls in this database (an Agent Studio database, or ours before revision 0003: "
+                  "`studio-analytics db upgrade` adds them)")
+#: The columns the table form shows, where the first nine fields would leave out what matters.
+TABLE_COLUMNS = {
+    "models": ("model", "calls", "failures", "p50_duration_ms", "p95_duration_ms", "p50_ttft_ms", "input_tokens",
+               "output_tokens", "cost_usd", "cost_per_1k_calls", "unpriced_calls", "priced"),
+    "cost": ("key", "calls", "input_tokens", "output_tokens", "cost_usd", "unpriced_calls"),
+}
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,8 +54,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("name", choices=REPORTS)
     add_db_argument(p)
     add_range_arguments(p)
-    p.add_argument("--format", choices=("json", "table"), default="table")
+    p.add_argument("--format", choices=("json", "table", "csv"), default="table",
+                   help="csv: report models and report cost only (text cells that a spreadsheet would run "
+                        "as formulas get a leading ')")
     p.add_argument("--limit", type=positive_count, default=100, help="rows per table (default 100)")
+    p.add_argument("--by", choices=BREAKDOWNS, help="report cost: per model (default), agent, user, session or "
+                                                    "UTC day")
     p.set_defaults(func=cmd_report)
 
 
@@ -68,7 +85,11 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def run_report(conn: Any, name: str, tr: TimeRange, limit: int) -> Any:
+def run_report(conn: Any, name: str, tr: TimeRange, limit: int, by: str | None = None) -> Any:
+    if name == "models":
+        return model_usage(conn, tr, limit=limit)
+    if name == "cost":
+        return cost_breakdown(conn, tr, by=by or "model", limit=limit)
     if name == "summary":
         return {"kpis": analytics.summary_kpis(conn, tr), "series": analytics.time_series(conn, tr)}
     if name == "agents":
@@ -85,6 +106,11 @@ def run_report(conn: Any, name: str, tr: TimeRange, limit: int) -> Any:
 def cmd_report(args: argparse.Namespace) -> int:
     url = db_url_from_args(args)
     tr = range_from_args(args)
+    if args.by is not None and args.name != "cost":
+        raise UsageError(f"--by goes with report cost, not report {args.name}")
+    if args.format == "csv" and args.name not in CSV_REPORTS:
+        raise UsageError(f"--format csv is for report {' and report '.join(CSV_REPORTS)}; "
+                         f"use --format json for report {args.name}")
     with database_errors(url):
         engine = create_db_engine(url, read_only=True)
         try:
@@ -93,9 +119,18 @@ def cmd_report(args: argparse.Namespace) -> int:
             else:
                 with engine.connect() as conn:
                     require_metrics_tables(conn)
-                    data = run_report(conn, args.name, tr, args.limit)
+                    data = run_report(conn, args.name, tr, args.limit, args.by)
         finally:
             engine.dispose()
+    if args.format == "csv":
+        if data is None:
+            print(NO_MODEL_CALLS, file=sys.stderr)
+        elif data.rows:
+            write_rows_csv(sys.stdout, data.rows)
+        else:  # the header alone: a program reading the file still finds its columns
+            row_type = ModelUsageRow if args.name == "models" else CostBreakdownRow
+            csv.writer(sys.stdout).writerow([f.name for f in dataclasses.fields(row_type)])
+        return 0
     payload = {
         "schema": SCHEMA, "report": args.name,
         "range": {"start": tr.start.isoformat(), "end": tr.end.isoformat(), "bucket": tr.bucket.value, "label": tr.label},
@@ -112,6 +147,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 def print_table(payload: dict[str, Any]) -> None:
     data = payload["data"]
     print(f"{payload['report']} · {payload['range']['start'][:16]} → {payload['range']['end'][:16]} UTC")
+    if payload["report"] in TABLE_COLUMNS:
+        print_cost_table(payload["report"], data)
+        return
     rows = None
     for key in ("rows", "groups", "recent"):
         if isinstance(data, dict) and isinstance(data.get(key), list):
@@ -132,6 +170,53 @@ def print_table(payload: dict[str, Any]) -> None:
     print("  " + "  ".join(c.ljust(widths[c]) for c in columns))
     for r in rows:
         print("  " + "  ".join(_cell(r[c]).ljust(widths[c]) for c in columns))
+
+
+def print_cost_table(report: str, data: dict[str, Any] | None) -> None:
+    """``report models`` / ``report cost``: the rows, then what the range cost and what is
+    unpriced (unpriced calls are never shown as $0)."""
+    if data is None:
+        print(f"  {NO_MODEL_CALLS}")
+        return
+    if report == "cost":
+        print(f"  by {data['by']}")
+    rows = data["rows"]
+    columns = TABLE_COLUMNS[report]
+    if not rows:
+        print("  (no model calls in this range)")
+    else:
+        cells = [[_cost_cell(c, r[c]) for c in columns] for r in rows]
+        widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+        print(("  " + "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))).rstrip())
+        for row in cells:
+            print(("  " + "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True))).rstrip())
+        if data["total_rows"] > len(rows):
+            print(f"  ({len(rows)} of {data['total_rows']} rows; --limit N for more)")
+    t = data["totals"]
+    print(f"  total: {t['calls']:,} calls, {t['input_tokens']:,} tokens in, {t['output_tokens']:,} out, "
+          f"{usd(t['cost_usd'])} for {t['priced_calls']:,} priced calls")
+    if t["unpriced_calls"]:
+        print(f"  unpriced: {t['unpriced_calls']:,} calls ({t['unpriced_input_tokens']:,} tokens in, "
+              f"{t['unpriced_output_tokens']:,} out) have no known cost and are not in the total")
+
+
+def _cost_cell(column: str, value: Any) -> str:
+    if column == "cost_usd":
+        return "unpriced" if value is None else usd(value)
+    if column == "cost_per_1k_calls":
+        return "—" if value is None else usd(value)
+    if column == "priced":
+        return "yes" if value else "no price"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return _cell(value)
+
+
+def usd(value: float) -> str:
+    """Dollars with the digits a small cost needs ($0.000016, not $0.0000)."""
+    if value == 0 or abs(value) >= 100:
+        return f"${value:,.2f}"
+    return f"${value:,.4f}" if abs(value) >= 0.01 else f"${value:.6f}"
 
 
 def _cell(value: Any) -> str:

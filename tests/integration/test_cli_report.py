@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from studio_analytics.analytics import agent_usage, time_range
+from studio_analytics.analytics import (
+    agent_usage,
+    cost_breakdown,
+    execution_detail,
+    list_executions,
+    model_usage,
+    time_range,
+)
 from studio_analytics.cli import run_cli
-from studio_analytics.commands.report import REPORTS, SCHEMA
+from studio_analytics.commands.report import REPORTS, SCHEMA, to_jsonable
 from studio_analytics.db.engine import create_db_engine
+from tests.analytics.model_data import without_revision_0003
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +93,89 @@ def test_show_execution_and_session(demo_db: str, capsys: pytest.CaptureFixture[
     assert run_cli(["show", "execution", "not-a-uuid", "--db", demo_db]) == 2
     assert run_cli(["show", "session", "nope", "--db", demo_db]) == 1
     assert "no session nope" in capsys.readouterr().err
+
+
+# -- model calls: report models, report cost, the trace tree in show ----------------------
+def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict:
+    capsys.readouterr()
+    assert run_cli(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _range_of(payload: dict) -> Any:
+    return time_range(start_date=payload["range"]["start"], end_date=payload["range"]["end"])
+
+
+def test_report_models_equals_model_usage(demo_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    payload = _json(capsys, ["report", "models", "--db", demo_db, "--format", "json", "--start", "2000-01-01"])
+    engine = create_db_engine(demo_db, read_only=True)
+    with engine.connect() as conn:
+        expected = model_usage(conn, _range_of(payload))
+    engine.dispose()
+    assert expected is not None and expected.rows, "the demo makes model calls"
+    assert payload["data"] == to_jsonable(expected)
+    assert any(r["cost_usd"] is None and r["unpriced_calls"] == r["calls"] for r in payload["data"]["rows"])
+    assert set(payload["data"]["series"]["by_model"]) <= {r["model"] for r in payload["data"]["rows"]} | {"other"}
+    capsys.readouterr()
+    assert run_cli(["report", "models", "--db", demo_db, "--start", "2000-01-01"]) == 0
+    table = capsys.readouterr().out
+    assert "unpriced" in table and "no price" in table and expected.rows[0].model in table
+
+
+@pytest.mark.parametrize("by", ["model", "agent", "user", "session", "day"])
+def test_report_cost_by_each_key(by: str, demo_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["report", "cost", "--by", by, "--db", demo_db, "--start", "2000-01-01", "--end", "2100-01-01"]
+    payload = _json(capsys, [*argv, "--format", "json"])
+    engine = create_db_engine(demo_db, read_only=True)
+    with engine.connect() as conn:
+        expected = cost_breakdown(conn, _range_of(payload), by=by)
+    engine.dispose()
+    assert expected is not None and payload["data"] == to_jsonable(expected) and payload["data"]["by"] == by
+    capsys.readouterr()
+    assert run_cli([*argv, "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["key"], int(r["calls"]), r["cost_usd"]) for r in rows] == [
+        (r.key, r.calls, "" if r.cost_usd is None else repr(r.cost_usd)) for r in expected.rows]
+    assert run_cli(argv) == 0
+    assert f"by {by}" in capsys.readouterr().out
+
+
+def test_cost_options_are_checked(demo_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["report", "agents", "--by", "model", "--db", demo_db]) == 2
+    assert "--by goes with report cost" in capsys.readouterr().err
+    assert run_cli(["report", "agents", "--format", "csv", "--db", demo_db]) == 2
+    assert "--format csv is for report models and report cost" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_cli(["report", "cost", "--by", "planet", "--db", demo_db])
+
+
+def test_reports_without_model_calls_say_so(sqlite_db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    url = without_revision_0003(sqlite_db_url)
+    for name in ("models", "cost"):
+        assert _json(capsys, ["report", name, "--db", url, "--format", "json"])["data"] is None
+        assert run_cli(["report", name, "--db", url]) == 0
+        assert "no model calls in this database" in capsys.readouterr().out
+
+
+def test_show_execution_prints_the_trace_tree(demo_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    engine = create_db_engine(demo_db, read_only=True)
+    with engine.connect() as conn:
+        page = list_executions(conn, time_range(days=30), limit=1000).rows
+        details = (execution_detail(conn, r.execution_id) for r in page if r.tool_count)
+        detail = next(d for d in details if d is not None and max(s.depth for s in d.spans) >= 2)
+    engine.dispose()
+    ident = str(detail.execution_id)
+    data = _json(capsys, ["show", "execution", ident, "--db", demo_db, "--format", "json"])["data"]
+    assert data["spans"] == to_jsonable(detail.spans)
+    assert data["spans_truncated"] is False and data["cost_usd"] == detail.cost_usd
+    assert run_cli(["show", "execution", ident, "--db", demo_db]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.lstrip().startswith("trace ("))
+    tree = lines[first + 1:first + 1 + len(detail.spans)]
+    assert len(tree) == len(detail.spans)
+    for line, span in zip(tree, detail.spans, strict=True):
+        indent = len(line) - len(line.lstrip())
+        assert indent == 4 + 2 * span.depth and line.split()[:2] == [span.kind, span.name.split()[0]]
+        if span.kind == "model":
+            assert ("unpriced" if span.cost_usd is None else "$") in line
