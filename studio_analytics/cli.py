@@ -26,6 +26,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "studio_analytics.commands.export",
     "studio_analytics.commands.show",
     "studio_analytics.commands.demo",
+    "studio_analytics.commands.collect",
+    "studio_analytics.commands.prices",
 )
 
 EXIT_OK = 0
@@ -46,9 +48,27 @@ def add_db_argument(parser: argparse.ArgumentParser) -> None:
                         help="show the traceback of an unexpected error, and the tracker's")
 
 
+def open_target(text: str) -> tuple[str, str]:
+    """``--open execution:ID`` or ``session:ID``: what to drill into, checked here so a
+    bad value is a usage error before any window opens."""
+    kind, _, ident = text.partition(":")
+    if kind not in ("execution", "session") or not ident.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected execution:ID or session:ID")
+    if kind == "execution":
+        import uuid
+
+        try:
+            uuid.UUID(ident.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{ident!r} is not an execution id (a UUID)") from None
+    return kind, ident.strip()
+
+
 def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--screenshot", metavar="FILE.png", help="render the window offscreen after the first refresh, save it and exit")
-    parser.add_argument("--tab", metavar="NAME", help="tab to show first (overview, agents, tools, workflows, errors, sessions, executions)")
+    parser.add_argument("--tab", metavar="NAME", help="tab to show first (overview, agents, tools, models, workflows, errors, sessions, executions)")
+    parser.add_argument("--open", dest="open_target", metavar="execution:ID|session:ID", type=open_target,
+                        help="open that execution's or session's dialog (with --screenshot: picture that dialog)")
     parser.add_argument("--size", metavar="WxH", default=None, help="window size, e.g. 1400x900")
     parser.add_argument("--range", dest="time_range", metavar="RANGE", default=None, help="time range: 24h, 7d or 30d")
 

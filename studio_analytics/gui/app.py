@@ -66,27 +66,54 @@ def run_gui(args: argparse.Namespace) -> int:
         window.resize(*_parse_size(getattr(args, "size", None)))
     if getattr(args, "tab", None):
         window.show_tab(args.tab)
+    window.show()
+    target = getattr(args, "open_target", None)
+    dialog = _open_target(window, target, getattr(args, "size", None)) if target else None
     screenshot = getattr(args, "screenshot", None)
     if screenshot:
-        from PySide6.QtCore import QTimer
-
-        def grab() -> None:
-            ok = _save_private_png(window.grab(), screenshot)
-            if not ok:
-                log.error("could not write %s", screenshot)
-            window.close()
-            app.exit(0 if ok else 1)
-
-        def save(_health: object) -> None:
-            window.refresh_finished.disconnect(save)
-            # Let layouts settle (axis widths follow their labels) before the picture.
-            QTimer.singleShot(300, grab)
-
-        window.refresh_finished.connect(save)
-    window.show()
+        _screenshot_when_ready(app, window, dialog, screenshot)
     code = app.exec()
     window.close()
     return int(code)
+
+
+def _open_target(window: Any, target: tuple[str, str], size: str | None) -> Any:
+    """``--open execution:ID`` / ``session:ID``: that drill-down dialog over the window."""
+    import uuid
+
+    kind, ident = target
+    dialog = window.open_execution(uuid.UUID(ident)) if kind == "execution" else window.open_session(ident)
+    if size:
+        dialog.resize(*_parse_size(size))
+    return dialog
+
+
+def _screenshot_when_ready(app: Any, window: Any, dialog: Any, path: str) -> None:
+    """Save a picture of the window after its first refresh — or of ``dialog`` once its
+    detail has loaded — then quit (exit code 1 when it could not be written, or when
+    the dialog's execution or session could not be shown)."""
+    from PySide6.QtCore import QTimer
+
+    shown = True
+
+    def grab() -> None:
+        ok = _save_private_png((dialog or window).grab(), path)
+        if not ok:
+            log.error("could not write %s", path)
+        window.close()
+        app.exit(0 if ok and shown else 1)
+
+    def ready(payload: object) -> None:
+        nonlocal shown
+        signal.disconnect(ready)
+        if dialog is not None and payload is None:
+            shown = False
+            log.error("%s", dialog.message.text().replace("<b>", "").replace("</b>", "").replace("<br>", ": "))
+        # Let layouts settle (axis widths follow their labels) before the picture.
+        QTimer.singleShot(300, grab)
+
+    signal = window.refresh_finished if dialog is None else dialog.detail_loaded
+    signal.connect(ready)
 
 
 def _save_private_png(picture: Any, path: str) -> bool:

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio_analytics.analytics import time_range
+from studio_analytics.analytics.models import MODEL_SORTS, model_usage
 from studio_analytics.analytics.results import DashboardSnapshot, ExecutionFilter, Health, TimeRange
 from studio_analytics.gui import zone
 from studio_analytics.gui.charts import follow_palette
@@ -44,6 +45,7 @@ from studio_analytics.gui.models.tool_table_model import ToolTableModel
 from studio_analytics.gui.views.banner import Banner
 from studio_analytics.gui.views.database_view import DatabaseView, database_title
 from studio_analytics.gui.views.executions_view import ExecutionsView
+from studio_analytics.gui.views.models_view import ModelsView
 from studio_analytics.gui.views.overview_view import OverviewView
 from studio_analytics.gui.views.sessions_view import SessionsView
 from studio_analytics.gui.views.usage_view import UsageView
@@ -53,7 +55,9 @@ DEFAULT_REFRESH_MS = 30_000
 MAX_BACKOFF_MS = 60_000
 LIVE_INTERVAL_S = 2
 RANGES = ("24h", "7d", "30d")
-TABS = ("overview", "agents", "tools", "workflows", "errors", "sessions", "executions", "database")
+TABS = ("overview", "agents", "tools", "models", "workflows", "errors", "sessions", "executions", "database")
+#: The Models tab's order until a header is clicked: model_usage's own default.
+MODELS_SORT = (model_usage.__kwdefaults__["sort"], model_usage.__kwdefaults__["descending"])
 
 
 class MainWindow(QMainWindow):
@@ -132,6 +136,8 @@ class MainWindow(QMainWindow):
         for tab, usage in (("agents", self.agents), ("tools", self.tools), ("workflows", self.workflows),
                            ("errors", self.errors)):
             usage.cap = DISPLAY_CAPS[tab]
+        self.models = ModelsView(MODEL_SORTS, default_sort=MODELS_SORT[0])
+        self.models.cap = DISPLAY_CAPS["models"]
         self.sessions = SessionsView(self.pool, CountChart("Sessions started", "sessions"))
         self.sessions.set_database(url)
         self.executions = ExecutionsView(self.pool)
@@ -148,11 +154,12 @@ class MainWindow(QMainWindow):
         self._sorts: dict[str, tuple[str, bool]] = {}
         self.agents.model.sort_requested.connect(self._sort_agents)
         self.tools.model.sort_requested.connect(self._sort_tools)
-        for name, view in (("workflows", self.workflows), ("errors", self.errors), ("sessions", self.sessions)):
+        for name, view in (("models", self.models), ("workflows", self.workflows), ("errors", self.errors),
+                           ("sessions", self.sessions)):
             view.model.sort_requested.connect(lambda field, desc, tab=name: self._sort_tab(tab, field, desc))
         self.tabs = QTabWidget()
         for view, title in ((self.overview, "Overview"), (self.agents, "Agents"), (self.tools, "Tools"),
-                            (self.workflows, "Workflows"), (self.errors, "Errors"), (self.sessions, "Sessions"),
+                            (self.models, "Models"), (self.workflows, "Workflows"), (self.errors, "Errors"), (self.sessions, "Sessions"),
                             (self.executions, "Executions"), (self.database, "Database")):
             self.tabs.addTab(view, title)
         self.tabs.currentChanged.connect(lambda _i: self.refresh())
@@ -252,6 +259,7 @@ class MainWindow(QMainWindow):
             view.model.set_rows(())
             view.chart.clear_data(message)  # type: ignore[attr-defined]
         self.sessions.chart.clear_data(message)  # type: ignore[attr-defined]  (its pages: its own set_database)
+        self.models.clear_data(message)
 
     def export_current_view(self, path: str | None = None, *, escape_formulas: bool = True) -> None:
         """CSV of the visible view's full result (the executions list: every matching row).
@@ -273,7 +281,8 @@ class MainWindow(QMainWindow):
                                        escape_formulas=escape_formulas)
             return
         if tab in DISPLAY_CAPS and snap is not None:  # the full result, not the capped rows on screen
-            sort = {"agents": self._agent_sort, "tools": self._tool_sort}.get(tab) or self._sorts.get(tab)
+            sort = ({"agents": self._agent_sort, "tools": self._tool_sort, "models": MODELS_SORT}.get(tab)
+                    if tab not in self._sorts else self._sorts[tab])
             self.exporter.export_query(self.url, full_result_query(tab, snap.time_range, sort), path,
                                        escape_formulas=escape_formulas)
             return
@@ -285,6 +294,7 @@ class MainWindow(QMainWindow):
                 "overview": lambda: series_rows(snap.series),
                 "agents": lambda: list(snap.agents.rows),
                 "tools": lambda: list(snap.tools.rows),
+                "models": lambda: list(snap.models.rows) if snap.models else [],
                 "workflows": lambda: list(snap.workflows.rows) if snap.workflows else [],
                 "errors": lambda: list(snap.errors.groups) if snap.errors else [],
                 "sessions": lambda: list(snap.sessions.recent) if snap.sessions else [],
@@ -398,6 +408,8 @@ class MainWindow(QMainWindow):
             self.errors.chart.set_series(snap.errors.series)  # type: ignore[attr-defined]
         if snap.sessions is not None:
             self.sessions.show_activity(snap.sessions, snap.time_range)
+        if self.current_tab == "models":  # asked for: None then means "no model calls in this database"
+            self.models.show_usage(snap.models)
 
     def show_utc(self, on: bool) -> None:
         """One zone for every time in the window: the time inputs keep the moment they

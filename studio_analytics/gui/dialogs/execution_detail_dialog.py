@@ -1,4 +1,6 @@
-"""ExecutionDetailDialog: one execution's fields, texts and the waterfall of its tool calls."""
+"""ExecutionDetailDialog: one execution's fields and its trace — every span below it at any
+depth (sub-agents, tool calls, model calls) as a tree beside a waterfall on one time
+axis — and the selected span's fields, input and output."""
 
 from __future__ import annotations
 
@@ -8,23 +10,27 @@ from typing import Any
 from PySide6.QtCore import Qt, QThreadPool, Signal
 from PySide6.QtWidgets import (
     QDialog,
-    QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
-    QPlainTextEdit,
     QPushButton,
+    QSizePolicy,
     QSplitter,
-    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from studio_analytics.analytics import execution_detail
-from studio_analytics.analytics.results import ExecutionDetail
+from studio_analytics.analytics.results import ExecutionDetail, TraceSpan
 from studio_analytics.gui import zone
-from studio_analytics.gui.charts.waterfall_chart import WaterfallChart
-from studio_analytics.gui.models.row_table_model import count, ms
+from studio_analytics.gui.models.row_table_model import cost_text, count, ms
+from studio_analytics.gui.views.span_detail import SpanDetailPanel
+from studio_analytics.gui.views.trace_view import TraceView
 from studio_analytics.gui.workers.query_runner import start_query
+
+FIELD_KEYS = ("Agent", "Status", "Started", "Duration", "Tools", "API calls", "Tokens", "Cost", "Retries",
+              "User", "Session", "Workflow")
+FIELD_COLUMNS = 3
 
 
 class ExecutionDetailDialog(QDialog):
@@ -35,17 +41,29 @@ class ExecutionDetailDialog(QDialog):
     def __init__(self, url: str, execution_id: uuid.UUID, pool: QThreadPool, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Execution {execution_id}")
-        self.resize(1000, 720)
+        self.resize(1200, 800)
         self.detail: ExecutionDetail | None = None
         self.message = QLabel("Loading…")
+        self.message.setWordWrap(True)
         self.fields: dict[str, QLabel] = {}
-        form = QFormLayout()
-        for key in ("Agent", "Status", "Started", "Duration", "Tools", "API calls", "Tokens", "Retries",
-                    "User", "Session", "Workflow"):
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(14)
+        for i, key in enumerate(FIELD_KEYS):
             label = QLabel("—")
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            # A long value (an agent id, many tools) is cut, not a reason for a dialog
+            # wider than a small screen; the whole text is its tooltip.
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
             self.fields[key] = label
-            form.addRow(key, label)
+            row, col = divmod(i, FIELD_COLUMNS)
+            name = QLabel(key)
+            name.setStyleSheet("color: palette(mid);")
+            grid.addWidget(name, row, col * 2)
+            grid.addWidget(label, row, col * 2 + 1)
+        for col in range(FIELD_COLUMNS):
+            grid.setColumnStretch(col * 2 + 1, 1)
+        self.fields["Cost"].setToolTip("Of this execution's own model calls (a sub-agent's calls count as its own).\n"
+                                       "Calls without a price are unpriced, never $0.")
         self.session_button = QPushButton("Open session")
         self.session_button.setEnabled(False)
         self.session_button.clicked.connect(lambda: self.detail and self.session_requested.emit(self.detail.session_id or ""))
@@ -57,23 +75,26 @@ class ExecutionDetailDialog(QDialog):
         buttons.addWidget(self.session_button)
         buttons.addWidget(self.workflow_button)
         buttons.addStretch(1)
-        self.waterfall = WaterfallChart()
-        self.texts = QTabWidget()
-        self.query_text, self.response_text, self.error_text = (QPlainTextEdit(readOnly=True) for _ in range(3))
-        self.texts.addTab(self.query_text, "Query")
-        self.texts.addTab(self.response_text, "Response")
-        self.texts.addTab(self.error_text, "Error")
+        self.trace_label = QLabel()
+        self.trace_label.setObjectName("traceSummary")
+        self.trace = TraceView()
+        self.waterfall = self.trace.waterfall
+        self.span_detail = SpanDetailPanel()
+        self.trace.span_selected.connect(self._span_selected)
         top = QWidget()
         top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
         top_layout.addWidget(self.message)
-        top_layout.addLayout(form)
+        top_layout.addLayout(grid)
         top_layout.addLayout(buttons)
+        top_layout.addWidget(self.trace_label)
         split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(top)
-        split.addWidget(self.waterfall)
-        split.addWidget(self.texts)
-        split.setSizes([260, 300, 160])
-        QVBoxLayout(self).addWidget(split)
+        split.addWidget(self.trace)
+        split.addWidget(self.span_detail)
+        split.setSizes([430, 250])
+        layout = QVBoxLayout(self)
+        layout.addWidget(top)
+        layout.addWidget(split, stretch=1)
         self._runner = start_query(pool, url, 0, lambda conn: execution_detail(conn, execution_id),
                                    self._loaded, self._failed)
 
@@ -93,20 +114,38 @@ class ExecutionDetailDialog(QDialog):
         f["Tools"].setText(f"{detail.tool_count} ({', '.join(c.tool_name for c in detail.tool_calls) or 'none'})")
         f["API calls"].setText(count(detail.api_calls_count))
         f["Tokens"].setText(count(detail.tokens_used))
+        own = cost_text(detail.cost_usd, detail.unpriced_calls)
+        f["Cost"].setText(own if own == "—" else f"{own} (its own model calls)")
         f["Retries"].setText(count(detail.retry_count))
         f["User"].setText(detail.user_id or "—")
         f["Session"].setText(detail.session_id or "—")
         f["Workflow"].setText(f"{detail.workflow_type} ({detail.workflow_id})" if detail.workflow_id else
                               (detail.correlation_id or "—"))
+        for key, label in f.items():
+            if key != "Cost":  # keeps its explanation
+                label.setToolTip(label.text())
         self.session_button.setEnabled(bool(detail.session_id))
         self.workflow_button.setEnabled(detail.workflow_id is not None)
-        self.query_text.setPlainText(detail.query or "")
-        self.response_text.setPlainText(detail.response or "")
-        self.error_text.setPlainText(detail.error_message or "")
-        if detail.error_message:
-            self.texts.setCurrentWidget(self.error_text)
-        self.waterfall.set_calls(detail.start_time, detail.duration_ms, detail.tool_calls)
+        # The analytics layer sends the execution first (one level of tool calls on a
+        # database without the span tree, such as Agent Studio's).
+        spans = detail.spans
+        depth = max((s.depth for s in spans), default=0)
+        kinds = {k: sum(1 for s in spans if s.kind == k) for k in ("execution", "tool", "model")}
+        summary = (f"Trace: {len(spans):,} spans, {depth + 1} level{'s' if depth else ''} — "
+                   f"{kinds['execution']:,} agent run{'s' if kinds['execution'] != 1 else ''}, "
+                   f"{kinds['tool']:,} tool call{'s' if kinds['tool'] != 1 else ''}, "
+                   f"{kinds['model']:,} model call{'s' if kinds['model'] != 1 else ''}")
+        if detail.spans_truncated:
+            summary += " · the trace is cut here: it has more spans than are shown"
+        self.trace_label.setText(summary)
+        self.trace.set_spans(detail.start_time, detail.duration_ms, spans)
         self.detail_loaded.emit(detail)
+
+    def _span_selected(self, span: TraceSpan | None) -> None:
+        node = self.trace.selected_node()
+        parent = None if node is None else self.trace.model.parent_span(node)
+        self.span_detail.show_span(span, parent=parent,
+                                   execution_start=None if self.detail is None else self.detail.start_time)
 
     def _failed(self, _generation: int, error: Any) -> None:
         self._runner = None

@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtWidgets import QCheckBox, QFileDialog, QGridLayout, QProgressDialog, QWidget
 
 from studio_analytics.analytics import agent_usage, error_analysis, tool_usage, workflow_performance
+from studio_analytics.analytics.models import model_usage
 from studio_analytics.analytics.results import ExecutionFilter, TimeRange, TimeSeries
 from studio_analytics.db.engine import get_engine, translate_error
 from studio_analytics.export.csv_export import ExportCancelled, stream_table_csv, write_rows_csv
@@ -78,6 +79,7 @@ class ExportFileDialog(QFileDialog):
 DISPLAY_CAPS: dict[str, int] = {
     "agents": agent_usage.__kwdefaults__["limit"], "tools": tool_usage.__kwdefaults__["limit"],
     "workflows": workflow_performance.__kwdefaults__["limit"], "errors": error_analysis.__kwdefaults__["limit"],
+    "models": model_usage.__kwdefaults__["limit"],
 }
 #: An export's limit: every group the range holds (a group per agent, tool, workflow type or error).
 EXPORT_LIMIT = 1_000_000
@@ -95,6 +97,10 @@ def full_result_query(tab: str, tr: TimeRange, sort: tuple[str, bool] | None) ->
         if tab == "workflows":
             field, desc = sort or ("runs", True)
             return workflow_performance(conn, tr, sort=field, descending=desc, limit=EXPORT_LIMIT).rows
+        if tab == "models":
+            field, desc = sort or ("cost_usd", True)
+            usage = model_usage(conn, tr, sort=field, descending=desc, limit=EXPORT_LIMIT, series=False)
+            return () if usage is None else usage.rows  # no model calls in this database: an empty file
         field, desc = sort or ("count", True)
         return error_analysis(conn, tr, sort=field, descending=desc, limit=EXPORT_LIMIT).groups
 

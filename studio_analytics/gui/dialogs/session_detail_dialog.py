@@ -22,7 +22,7 @@ from studio_analytics.analytics.results import SessionDetail
 from studio_analytics.gui import zone
 from studio_analytics.gui.charts.waterfall_chart import STATUS_BRUSH
 from studio_analytics.gui.models.execution_list_model import ExecutionListModel
-from studio_analytics.gui.models.row_table_model import count, ms, pct
+from studio_analytics.gui.models.row_table_model import cost_text, count, ms, pct
 from studio_analytics.gui.workers.query_runner import start_query
 
 
@@ -39,7 +39,7 @@ class SessionDetailDialog(QDialog):
         self.fields: dict[str, QLabel] = {}
         form = QFormLayout()
         for key in ("User", "Started", "Duration", "Queries", "Success rate", "Agents", "Avg response",
-                    "Tokens", "Active", "Client"):
+                    "Tokens", "Cost", "Active", "Client"):
             self.fields[key] = QLabel("—")
             form.addRow(key, self.fields[key])
         self.timeline = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem(utcOffset=zone.axis_offset())})
@@ -81,6 +81,7 @@ class SessionDetailDialog(QDialog):
         f["Agents"].setText(f"{s.unique_agents_count}: {', '.join(detail.agents_used) or '—'}")
         f["Avg response"].setText(ms(s.average_response_time_ms))
         f["Tokens"].setText(count(s.total_tokens_used))
+        f["Cost"].setText(cost_text(s.cost_usd, s.unpriced_calls))
         f["Active"].setText("yes" if s.is_active else "no")
         f["Client"].setText(" · ".join(x for x in (detail.user_agent, detail.ip_address) if x) or "—")
         rows = detail.executions

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from studio_analytics.gui.models.row_table_model import Column, RowTableModel, count, ms, pct, when
+from studio_analytics.analytics.agents import AGENT_SORTS
+from studio_analytics.gui.models.row_table_model import (
+    Column,
+    RowTableModel,
+    count,
+    ms,
+    pct,
+    row_cost,
+    when,
+)
 
 
 class AgentTableModel(RowTableModel):
@@ -18,5 +27,9 @@ class AgentTableModel(RowTableModel):
         Column("p99", "p99_duration_ms", ms),
         Column("Tool calls", "total_tool_calls", count),
         Column("Tokens", "total_tokens", count),
+        # From the agent's model calls; a header click re-queries, so only sorts the query knows.
+        Column("Tokens in", "input_tokens", count, sortable="input_tokens" in AGENT_SORTS),
+        Column("Tokens out", "output_tokens", count, sortable="output_tokens" in AGENT_SORTS),
+        Column("Cost", "cost_usd", row_fmt=row_cost, sortable="cost_usd" in AGENT_SORTS),
         Column("Last used", "last_used", when, timed=True),
     )

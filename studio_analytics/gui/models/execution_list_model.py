@@ -11,7 +11,7 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 
 from studio_analytics.analytics.results import ExecutionRow, PageCursor
-from studio_analytics.gui.models.row_table_model import Column, RowTableModel, count, ms
+from studio_analytics.gui.models.row_table_model import Column, RowTableModel, count, ms, row_cost
 from studio_analytics.gui.zone import in_zone
 
 Index = QModelIndex | QPersistentModelIndex
@@ -124,6 +124,9 @@ class ExecutionListModel(PagedRowTableModel):
         Column("Duration", "duration_ms", ms),
         Column("Tools", "tool_count", count, sortable=False),
         Column("Tokens", "tokens_used", count, sortable=False),
+        Column("Tokens in", "input_tokens", count, sortable=False),
+        Column("Tokens out", "output_tokens", count, sortable=False),
+        Column("Cost", "cost_usd", row_fmt=row_cost, sortable=False),
         Column("Session", "session_id", lambda v: v or "—", numeric=False, sortable=False),
         Column("Error", "error_message", lambda v: (v or "").splitlines()[0] if v else "", numeric=False,
                sortable=False),

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+from studio_analytics.analytics.sessions import SESSION_SORTS
 from studio_analytics.gui.models.execution_list_model import PagedRowTableModel
-from studio_analytics.gui.models.row_table_model import Column, RowTableModel, count, ms, pct, when
+from studio_analytics.gui.models.row_table_model import (
+    Column,
+    RowTableModel,
+    count,
+    ms,
+    pct,
+    row_cost,
+    when,
+)
 
 
 def _score(v: float | None) -> str:
@@ -60,5 +69,6 @@ class SessionTableModel(PagedRowTableModel):
         Column("Agents", "unique_agents_count", count),
         Column("Avg response", "average_response_time_ms", ms),
         Column("Tokens", "total_tokens_used", count),
+        Column("Cost", "cost_usd", row_fmt=row_cost, sortable="cost_usd" in SESSION_SORTS),
         Column("Active", "is_active", lambda v: "yes" if v else "no", numeric=False, sortable=False),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,8 @@ class Column:
     numeric: bool = True
     sortable: bool = True
     timed: bool = False  # a time: the header names the zone shown
+    #: formats from the whole row instead of ``fmt(value)`` (a cost and its unpriced calls)
+    row_fmt: Callable[[Any], str] | None = None
 
 
 def ms(v: float | None) -> str:
@@ -41,6 +44,33 @@ def count(v: int | None) -> str:
 
 def when(v: datetime | None) -> str:
     return "—" if v is None else in_zone(v).strftime("%Y-%m-%d %H:%M")
+
+
+def usd(v: float | None) -> str:
+    """A known cost. None (unknown) is "—", never "$0.00": see :func:`cost_text`."""
+    if v is None:
+        return "—"
+    if v == 0 or abs(v) >= 1:
+        return f"${v:,.2f}"
+    # Below a dollar, two significant digits: "$0.38", "$0.0042", "$0.00000056" (an
+    # embedding call) — never a small known cost shown as "$0.00".
+    return f"${v:.{min(12, max(2, 1 - math.floor(math.log10(abs(v)))))}f}"
+
+
+def cost_text(cost: float | None, unpriced_calls: int, *, noun: str = "unpriced") -> str:
+    """A cost that says what it leaves out: "$12.40", "$12.40 + 37 unpriced",
+    "unpriced (37 calls)", or "—" when there were no model calls at all. A call without
+    a price is never counted as $0."""
+    if cost is None:
+        if unpriced_calls:
+            return f"{noun} ({unpriced_calls:,} call{'s' if unpriced_calls != 1 else ''})"
+        return "—"
+    return usd(cost) + (f" + {unpriced_calls:,} {noun}" if unpriced_calls else "")
+
+
+def row_cost(row: Any) -> str:
+    """The ``cost_usd`` and ``unpriced_calls`` of a result row, as :func:`cost_text`."""
+    return cost_text(row.cost_usd, row.unpriced_calls)
 
 
 class RowTableModel(QAbstractTableModel):
@@ -80,7 +110,7 @@ class RowTableModel(QAbstractTableModel):
         column = self.COLUMNS[index.column()]
         value = getattr(self._rows[index.row()], column.field)
         if role == Qt.ItemDataRole.DisplayRole:
-            return column.fmt(value)
+            return column.fmt(value) if column.row_fmt is None else column.row_fmt(self._rows[index.row()])
         if role == Qt.ItemDataRole.TextAlignmentRole and column.numeric:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.UserRole:

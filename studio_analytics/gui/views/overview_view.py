@@ -9,7 +9,7 @@ from studio_analytics.analytics.results import DashboardSnapshot
 from studio_analytics.gui.charts.bar_chart import HorizontalBarChart
 from studio_analytics.gui.charts.doughnut_chart import DoughnutChart
 from studio_analytics.gui.charts.time_chart import ExecutionsChart, LatencyChart
-from studio_analytics.gui.models.row_table_model import ms
+from studio_analytics.gui.models.row_table_model import ms, usd
 from studio_analytics.gui.views.kpi_card import KpiCard
 
 
@@ -20,6 +20,8 @@ class OverviewView(QWidget):
         self.queries_per_hour = KpiCard("Queries per hour", lambda v: f"{v:,.1f}")
         self.response_time = KpiCard("Average response time", ms, higher_is_better=False)
         self.success_rate = KpiCard("Success rate", lambda v: f"{v * 100:.1f}%")
+        # More spending is not worse in itself (it follows use): its change is shown uncoloured.
+        self.cost = KpiCard("Cost of model calls", usd, higher_is_better=None)
         # What each figure means, where a reader would ask.
         self.active_sessions.setToolTip("Sessions open at some moment of the range (first start to last end),\n"
                                         "compared with the previous period of equal length.\n"
@@ -27,8 +29,11 @@ class OverviewView(QWidget):
         self.queries_per_hour.setToolTip("Agent executions started in the range, per hour.")
         self.response_time.setToolTip("Mean execution duration of the range.")
         self.success_rate.setToolTip("Successful executions among finished ones (running ones excluded).")
+        self.cost.setToolTip("USD of the range's model calls that have a price (the price table's, or one\n"
+                             "recorded with set_cost), against the previous period. A call without a price\n"
+                             "(unknown model, or no token count) is counted apart as unpriced, never as $0.")
         cards = QHBoxLayout()
-        for card in (self.active_sessions, self.queries_per_hour, self.response_time, self.success_rate):
+        for card in self.cards:
             cards.addWidget(card)
         self.executions_chart = ExecutionsChart()
         self.latency_chart = LatencyChart()
@@ -44,9 +49,13 @@ class OverviewView(QWidget):
         layout.addLayout(cards)
         layout.addLayout(grid, stretch=1)
 
+    @property
+    def cards(self) -> tuple[KpiCard, ...]:
+        return (self.active_sessions, self.queries_per_hour, self.response_time, self.success_rate, self.cost)
+
     def clear(self, message: str = "Loading…") -> None:
         """Every figure goes: loading, another database is being opened, or it failed."""
-        for card in (self.active_sessions, self.queries_per_hour, self.response_time, self.success_rate):
+        for card in self.cards:
             card.clear(message)
         for chart in (self.executions_chart, self.latency_chart, self.agent_doughnut, self.tool_bars):
             chart.clear_data(message)
@@ -58,8 +67,30 @@ class OverviewView(QWidget):
         self.queries_per_hour.set_value(k.queries_per_hour, comparable=comparable)
         self.response_time.set_value(k.avg_response_time_ms, comparable=comparable)
         self.success_rate.set_value(k.success_rate, comparable=comparable)
+        self._show_cost(snap, comparable)
         self.executions_chart.set_series(snap.series)
         self.latency_chart.set_series(snap.series)
         self.agent_doughnut.set_values([r.agent_name for r in snap.agents.rows], [r.executions for r in snap.agents.rows])
         top = sorted(snap.tools.rows, key=lambda r: -r.calls)[:12]
         self.tool_bars.set_bars([r.tool_name for r in top], [r.calls for r in top])
+
+    def _show_cost(self, snap: DashboardSnapshot, comparable: bool) -> None:
+        k = snap.kpis
+        if k.cost_usd is None:  # no model-call table: an Agent Studio database, or one not upgraded
+            self.cost.clear("no model calls in this database")
+            self.cost.change.setToolTip("This database has no model calls (an Agent Studio database or one not upgraded).")
+            return
+        self.cost.set_value(k.cost_usd, comparable=comparable)
+        n = k.unpriced_calls
+        if n and k.cost_usd.value is None:  # every call unpriced: an unknown cost, not $0
+            self.cost.value.setText("unpriced")
+            self.cost.set_note(f"{n:,} call{'s' if n != 1 else ''}, none priced",
+                               "No model call of this range has a price (no price for its model, or no token "
+                               "count).\nThe Models tab lists them.")
+        elif n:
+            self.cost.set_note(f"+ {n:,} unpriced call{'s' if n != 1 else ''}",
+                               f"{n:,} model call{'s' if n != 1 else ''} of this range "
+                               f"{'have' if n != 1 else 'has'} no price (no price for the model, or no token "
+                               "count):\nnot in this total, and never counted as $0. The Models tab lists them.")
+        else:
+            self.cost.set_note("")

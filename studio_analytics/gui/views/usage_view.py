@@ -39,7 +39,10 @@ class UsageView(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        # Columns keep their content's width; a table wider than the tab scrolls sideways
+        # instead of squeezing its last column into wrapped lines.
+        self.table.horizontalHeader().setStretchLastSection(False)
+        self.table.setWordWrap(False)
         # Long error messages elide instead of pushing the other columns out of view.
         self.table.horizontalHeader().setMaximumSectionSize(self.fontMetrics().horizontalAdvance("x") * 70)
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)

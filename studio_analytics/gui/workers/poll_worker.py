@@ -129,7 +129,9 @@ class PollWorker(QObject):
         self._previous = None
 
     def _poll(self, request: PollRequest) -> tuple[Health, DashboardSnapshot | None, bool]:
-        path = sqlite_path(normalize_url(request.url))
+        url = normalize_url(request.url)
+        # sqlite_path reads any URL's database name: a PostgreSQL database is no file.
+        path = sqlite_path(url) if url.get_backend_name() == "sqlite" else None
         if path is None:  # PostgreSQL: a pooled connection per poll
             self.close()
             with get_engine(request.url, read_only=True).connect() as conn:
