@@ -6,7 +6,10 @@
    thread running and draining into a real SQLite file, against a bare ``nullcontext()``,
    a minimal queue-append tracker (two clock reads and a deque append: the floor of any
    in-process tracker, which calibrates this machine) and an OpenTelemetry SDK span with
-   a ``BatchSpanProcessor`` (exporter that discards).
+   a ``BatchSpanProcessor`` (exporter that discards). Beside it, in the same run and
+   alternating with it, ``track_model_call`` as real code uses it (``first_token()`` and
+   ``record_usage(...)`` on every call), and an OpenTelemetry span carrying the GenAI
+   semantic conventions' attributes and first-token event.
 2. Sustained writer throughput (rows/s) into SQLite and, with --pg or
    $STUDIO_ANALYTICS_TEST_PG_URL, into a temporary PostgreSQL database, for two workloads:
    executions only (the costliest row: seven indexes, its session recomputed) and an
@@ -61,6 +64,27 @@ def _per_span_us(body: Callable[[int], None], n: int, repeats: int = 5,
     return statistics.median(samples)
 
 
+def _per_span_us_alternating(bodies: dict[str, Callable[[int], None]], n: int, repeats: int = 5,
+                             between: Callable[[], object] | None = None) -> dict[str, float]:
+    """Like :func:`_per_span_us` for several bodies, their runs taken in turn (A B A B …)
+    so that a machine slowing down or speeding up during the run affects each alike.
+    Also gives each body's median CPU time of the measuring thread (``"<name>, cpu"``):
+    on a machine other processes keep busy, that is what the ratios are read from."""
+    samples: dict[str, list[float]] = {name: [] for name in bodies}
+    cpu: dict[str, list[float]] = {name: [] for name in bodies}
+    for _ in range(repeats):
+        for name, body in bodies.items():
+            started, started_cpu = time.perf_counter(), time.thread_time()
+            body(n)
+            cpu[name].append((time.thread_time() - started_cpu) / n * 1e6)
+            samples[name].append((time.perf_counter() - started) / n * 1e6)
+            if between is not None:
+                between()
+    out = {name: statistics.median(values) for name, values in samples.items()}
+    out.update({f"{name}, cpu": statistics.median(values) for name, values in cpu.items()})
+    return out
+
+
 def bench_span_cost(n: int, workdir: Path) -> dict[str, float]:
     def bare(k: int) -> None:
         for _ in range(k):
@@ -72,6 +96,21 @@ def bench_span_cost(n: int, workdir: Path) -> dict[str, float]:
             for _ in range(k):
                 with tracker.track_tool_usage(tool_name="web_search"):
                     pass
+
+    def tracked_api_call(k: int) -> None:
+        # A tool span as real code uses it: the API it called, with its status and time.
+        with tracker.track_agent_execution(agent_name="bench"):
+            for _ in range(k):
+                with tracker.track_tool_usage(tool_name="web_search") as call:
+                    call.record_api_call("google_search", 200, 84.0)
+
+    def tracked_model(k: int) -> None:
+        # As an instrumented client does: the stream's first token, then the usage.
+        with tracker.track_agent_execution(agent_name="bench"):
+            for _ in range(k):
+                with tracker.track_model_call(model="gpt-4o-mini", provider="openai") as call:
+                    call.first_token()
+                    call.record_usage(input_tokens=812, output_tokens=96, cached_input_tokens=512)
 
     class MinimalTracker:
         """The least a tracker can do: two clock reads and one append to a deque."""
@@ -101,7 +140,13 @@ def bench_span_cost(n: int, workdir: Path) -> dict[str, float]:
         tracker.configure(db_url=f"sqlite:///{workdir / 'spans.sqlite3'}", spool_path=str(workdir / "spool.sqlite3"),
                           max_queue=10_000_000, batch_size=10_000_000 if paused else 2_000,
                           flush_interval_s=3_600 if paused else 0.5)
-        results[label] = _per_span_us(tracked, n, between=lambda: tracker.flush(300))
+        # The span with more attributes first: CPython's instances of a class share one
+        # key table only while they add attributes in one order, and the first span of a
+        # class sets it (a tool span recording an API call after bare ones costs ~1 µs
+        # more; the bare ones after it cost nothing more).
+        results.update(_per_span_us_alternating(
+            {f"{label}, tool + API call": tracked_api_call, label: tracked, f"{label}, model call": tracked_model},
+            n, between=lambda: tracker.flush(300)))
         assert tracker.flush(300)
         tracker.shutdown(10)
     try:
@@ -113,7 +158,20 @@ def bench_span_cost(n: int, workdir: Path) -> dict[str, float]:
                     with otel.start_as_current_span("web_search"):
                         pass
 
-        results["opentelemetry"] = _per_span_us(otel_spans, n)
+        def otel_model_spans(k: int) -> None:
+            # The GenAI semantic conventions' attributes and a first-token event: what an
+            # OpenTelemetry-instrumented client records for the same call.
+            with otel.start_as_current_span("execution"):
+                for _ in range(k):
+                    with otel.start_as_current_span("chat gpt-4o-mini", attributes={
+                            "gen_ai.operation.name": "chat", "gen_ai.system": "openai",
+                            "gen_ai.request.model": "gpt-4o-mini"}) as span:
+                        span.add_event("gen_ai.content.first_token")
+                        span.set_attribute("gen_ai.usage.input_tokens", 812)
+                        span.set_attribute("gen_ai.usage.output_tokens", 96)
+
+        results.update(_per_span_us_alternating(
+            {"opentelemetry": otel_spans, "opentelemetry, GenAI attributes": otel_model_spans}, n))
         provider.shutdown()
     except ImportError:
         pass
@@ -230,10 +288,14 @@ def bench_throughput(url: str, rows: int, workdir: Path, tools_per_execution: in
 
 
 def _ready_rows(n: int) -> list[tuple[object, ...]]:
-    """Execution rows as the writer hands them to the driver (db/rows.py), ~10 per session."""
+    """Execution rows as the writer hands them to the driver (db/rows.py), ~10 per session,
+    at the top of their trace (no parent, their own id as the trace id)."""
     base = uuid.uuid4().int
-    return [(f"{base + i:032x}", None, f"agent{i % 8}", "2026-11-25 04:05:55.532347", "2026-11-25 04:05:55.532350",
-             0.01, "success", "q", None, None, "[]", 0, 0, f"s{i // 10}", None, None, 10, 0) for i in range(n)]
+    rows = [(f"{base + i:032x}", None, f"agent{i % 8}", "2026-11-25 04:05:55.532347", "2026-11-25 04:05:55.532350",
+             0.01, "success", "q", None, None, "[]", 0, 0, f"s{i // 10}", None, None, 10, 0, None, f"{base + i:032x}")
+            for i in range(n)]
+    assert len(rows[0]) == len(EXECUTION_COLUMNS), "the ready-made rows follow db/rows.py's columns"
+    return rows
 
 
 def bench_sqlite_floor(path: Path, rows: int) -> float:
@@ -372,6 +434,24 @@ def main(argv: list[str] | None = None) -> int:
               f"(hot path only: {cost['hot path only'] / minimal_us:.2f}x)")
         if "opentelemetry" in cost:
             print(f"  studio-analytics / opentelemetry = {cost['studio-analytics'] / cost['opentelemetry']:.2f}x")
+        print("model call span (track_model_call + first_token() + record_usage(...)) beside the tool span above "
+              "(bare, and with record_api_call(...)), runs alternating, median of 5 runs, wall time [this "
+              "thread's CPU time]:")
+        for label in ("hot path only", "studio-analytics"):
+            model, tool, api = (cost[f"{label}{part}"] for part in (", model call", "", ", tool + API call"))
+            model_cpu, tool_cpu, api_cpu = (cost[f"{label}{part}, cpu"]
+                                            for part in (", model call", "", ", tool + API call"))
+            line = (f"  {label + ':':18} model {model:5.2f} [{model_cpu:5.2f}] µs, tool {tool:5.2f} [{tool_cpu:5.2f}], "
+                    f"tool + API call {api:5.2f} [{api_cpu:5.2f}]; model/tool {model / tool:.2f}x "
+                    f"[{model_cpu / tool_cpu:.2f}x], model/(tool + API call) {model / api:.2f}x "
+                    f"[{model_cpu / api_cpu:.2f}x]")
+            if "opentelemetry" in cost:
+                line += f", model/opentelemetry {model / cost['opentelemetry']:.2f}x"
+            print(line)
+        if "opentelemetry" in cost:
+            otel_genai = cost["opentelemetry, GenAI attributes"]
+            print(f"  opentelemetry span with the GenAI attributes and a first-token event: {otel_genai:.2f} µs "
+                  f"-> model call (writer draining) / that = {cost['studio-analytics, model call'] / otel_genai:.2f}x")
 
         small = bench_small_input(args.spans, work)
         print("per span with a small input dict ({'q': 'hello', 'k': 3}), writer paused, median of 5 runs:")

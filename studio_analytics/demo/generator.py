@@ -5,23 +5,32 @@ from __future__ import annotations
 import builtins
 import math
 import random
+import re
+import string
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 
 from studio_analytics import tracker
 from studio_analytics.demo.scenario import (
     AGENT_ERRORS,
     AGENTS,
+    AGENTS_BY_NAME,
     CITIES,
     HOSTS,
+    INCIDENT_PROVIDER,
+    MODELS,
+    PROVIDER_ERRORS,
     QUERIES,
+    RESPONSES,
     TOOLS,
     USER_AGENTS,
     WORDS,
     WORKFLOWS,
     AgentProfile,
+    ModelProfile,
 )
 
 MS = 1_000_000  # ns
@@ -54,19 +63,59 @@ class DemoResult:
     #: The tracker's counters after the final flush: how many rows reached the
     #: database and how many wait in the spool (None: not measured).
     tracker: tracker.TrackerStats | None = None
+    #: the incident's [start, end) in ns since the epoch: latency x4, failures x6, and a
+    #: rate-limit storm at one model provider (None: no incident)
+    incident: tuple[int, int] | None = None
 
 
-_ERROR_TYPES: dict[str, type[Exception]] = {}
+#: Sub-agents call sub-agents at most this deep (caller at depth 0).
+MAX_AGENT_DEPTH = 2
+#: An agent run that has not answered by then times out.
+AGENT_BUDGET_MS = 120_000.0
+#: Prompt tokens a model reads per millisecond before its first token.
+PREFILL_TOKENS_PER_MS = 15.0
+
+_ERROR_TYPES: dict[tuple[str, bool], type[Exception]] = {}
+_FORMATTER = string.Formatter()
+_FIELDS: dict[str, tuple[str, ...]] = {}
+#: how each placeholder of the scenario's texts is drawn
+_DRAW: dict[str, Callable[[random.Random], object]] = {
+    "n": lambda r: r.randint(2, 99999),
+    "m": lambda r: r.randint(2, 9),
+    "word": lambda r: r.choice(WORDS),
+    "host": lambda r: r.choice(HOSTS),
+    "hex": lambda r: f"{r.getrandbits(48):012x}",
+    "city": lambda r: r.choice(CITIES),
+    "year": lambda r: r.choice((2024, 2025, 2026)),
+}
 
 
-def demo_error(message: str) -> Exception:
-    """An exception whose type and text read like the real thing ("HTTPError: 429 ...")."""
+def demo_error(message: str, *, timeout: bool = False) -> Exception:
+    """An exception whose type and text read like the real thing ("HTTPError: 429 ...");
+    with ``timeout`` it is a TimeoutError, so the tracker records the status "timeout"."""
     name, _, text = message.partition(": ")
     builtin = getattr(builtins, name, None)
-    if isinstance(builtin, type) and issubclass(builtin, Exception):
+    if isinstance(builtin, type) and issubclass(builtin, Exception) and (
+            not timeout or issubclass(builtin, TimeoutError)):
         return builtin(text)
-    cls = _ERROR_TYPES.setdefault(name, type(name, (Exception,), {"__module__": "demo"}))
+    base = TimeoutError if timeout else Exception
+    cls = _ERROR_TYPES.setdefault((name, timeout), type(name, (base,), {"__module__": "demo"}))
     return cls(text)
+
+
+def _snake_case(name: str) -> str:
+    """``SQLAgent`` -> ``sql_agent``, ``ResearchAgent`` -> ``research_agent``."""
+    return re.sub(r"([a-z\d])([A-Z])", r"\1_\2", re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)).lower()
+
+
+class ModelCallFailed(Exception):
+    """Raised by the demo's model call with what the provider raised: ``retryable`` says
+    whether an SDK would try again (rate limits, server errors), ``status_code`` what the
+    HTTP answer was (None for a timeout)."""
+
+    def __init__(self, error: Exception, retryable: bool, status_code: int | None) -> None:
+        super().__init__(str(error))
+        self.error, self.retryable, self.status_code = error, retryable, status_code
 
 
 class DemoWriter:
@@ -74,7 +123,7 @@ class DemoWriter:
                  incident: tuple[int, int] | None = None) -> None:
         self.rng = rng
         self.clock = clock
-        self.incident = incident  # [start_ns, end_ns): latency x4, failures x6
+        self.incident = incident  # [start_ns, end_ns): latency x4, failures x6, a 429 storm
         self.executions = 0
         #: the clock never passes this (the moment the demo started): no row may start
         #: or end after "now", or a report run right after the demo would miss it
@@ -99,48 +148,182 @@ class DemoWriter:
         factor = 4.0 if self._in_incident() else 1.0
         return median * factor * math.exp(self.rng.gauss(0, sigma))
 
-    def _fill(self, template: str) -> str:
-        r = self.rng
-        return template.format(n=r.randint(2, 99999), word=r.choice(WORDS), host=r.choice(HOSTS),
-                               hex=uuid.UUID(int=r.getrandbits(128)).hex[:12], city=r.choice(CITIES),
-                               year=r.choice((2024, 2025, 2026)))
+    def _tokens(self, median: float, sigma: float, low: int = 1) -> int:
+        return max(low, int(median * math.exp(self.rng.gauss(0, sigma))))
 
-    def run_agent(self, agent: AgentProfile, session_id: str | None, user_id: str | None) -> bool:
-        """One agent run; False when it failed or timed out."""
+    def _fill(self, template: str, **extra: object) -> str:
+        """The template with its placeholders drawn at random (only those it has: the
+        demo fills tens of thousands of texts)."""
+        fields = _FIELDS.get(template)
+        if fields is None:
+            fields = _FIELDS[template] = tuple({f for _, f, _, _ in _FORMATTER.parse(template) if f})
+        if not fields:
+            return template
+        r = self.rng
+        values = {f: extra[f] if f in extra else _DRAW[f](r) for f in fields}
+        return template.format(**values)
+
+    def run_agent(self, agent: AgentProfile, session_id: str | None, user_id: str | None, *,
+                  sub_agents: bool = True) -> bool:
+        """One agent run (with the sub-agents it calls unless ``sub_agents`` is False);
+        False when it failed or timed out."""
+        return self._agent(agent, session_id, user_id, 0 if sub_agents else MAX_AGENT_DEPTH) is None
+
+    def _agent(self, agent: AgentProfile, session_id: str | None, user_id: str | None, depth: int) -> str | None:
+        """One agent run as a real agent loop: a model call plans, each tool's result is
+        read by another model call now and then, a last one answers. Sub-agents run
+        inside a ``delegate_to_…`` tool or directly. Returns the run's status when it did
+        not succeed, else None."""
         r = self.rng
         boost = 6.0 if self._in_incident() else 1.0
+        query = self._fill(r.choice(QUERIES))
+        names, weights = zip(*agent.models, strict=True)
+        model = MODELS[r.choices(names, weights)[0]]
+        steps = [t for t in agent.tools if r.random() >= 0.25]  # agents do not always need every tool
+        if agent.delegates and depth < MAX_AGENT_DEPTH and r.random() < 0.5:
+            steps.insert(r.randint(0, len(steps)), f"delegate:{r.choice(agent.delegates)}")
         try:
             with tracker.track_agent_execution(
                 agent_id=str(uuid.uuid5(uuid.NAMESPACE_DNS, agent.name)), agent_name=agent.name,
-                query=self._fill(r.choice(QUERIES)), session_id=session_id, user_id=user_id,
+                query=query, session_id=session_id, user_id=user_id,
             ) as run:
-                self._wait(self._latency(agent.median_ms, agent.sigma) * 0.4)
-                for tool_name in agent.tools:
-                    if r.random() < 0.25:
-                        continue  # agents do not always need every tool
-                    error = self._run_tool(tool_name, boost)
+                started = self._now()
+                messages = [{"role": "user", "content": query}]
+                prompt = self._tokens(agent.prompt_tokens, 0.5, 50)
+                self._wait(self._latency(agent.median_ms, agent.sigma))
+                if steps:
+                    prompt += self._chat(run, model, prompt, 120, boost, messages, "plan", steps[0])
+                for i, step in enumerate(steps):
+                    if step.startswith("delegate:"):
+                        sub = AGENTS_BY_NAME[step[9:]]
+                        error = self._delegate(sub, depth)
+                        step, result = sub.name, sub.answer_tokens  # the sub-agent's answer
+                    else:
+                        error = self._run_tool(step, boost, prompt)
+                        result = TOOLS[step].result_tokens
                     if error is not None and r.random() < 0.35:
-                        raise demo_error(error)  # the agent gives up on a failed tool
-                    self._wait(self._latency(agent.median_ms, agent.sigma) * 0.1)
-                run.record_tokens(r.randint(*agent.tokens))
-                run.record_api_call("openai", 200, self._latency(agent.median_ms, agent.sigma) * 0.5)
-                if r.random() < 0.08:
-                    run.retry()
-                self._wait(self._latency(agent.median_ms, agent.sigma) * 0.5)
+                        raise demo_error(error)  # the agent gives up on a failed step
+                    prompt += self._tokens(result, 0.6)
+                    self._wait(self._latency(agent.median_ms, agent.sigma))
+                    if i < len(steps) - 1 and r.random() < 0.5:
+                        prompt += self._chat(run, model, prompt, 150, boost, messages, "step", step)
+                if agent.sub_agents and depth < MAX_AGENT_DEPTH and r.random() < 0.3:
+                    # a sub-agent called directly; the caller goes on whatever it returns
+                    self._agent(AGENTS_BY_NAME[r.choice(agent.sub_agents)], None, None, depth + 1)
+                self._chat(run, model, prompt, agent.answer_tokens, boost, messages, "answer", "")
                 if r.random() < agent.timeout_rate * boost:
-                    self._wait(30_000)
-                    raise TimeoutError(f"agent exceeded its 30 s budget after {r.randint(3, 9)} steps")
+                    # stuck on its last step until the run's budget is spent
+                    self._wait(max(10_000.0, AGENT_BUDGET_MS - (self._now() - started) / MS))
+                    raise TimeoutError(f"agent exceeded its {AGENT_BUDGET_MS / 1000:.0f} s budget "
+                                       f"after {len(steps) + 2} steps")
                 if r.random() < agent.failure_rate * boost:
                     raise demo_error(self._fill(r.choice(agent.errors or AGENT_ERRORS)))
                 run.set_response(f"Done: {agent.name} answered with {r.randint(1, 12)} findings.")
-            return True
+            return None
+        except TimeoutError:
+            return "timeout"
         except Exception:  # noqa: BLE001 - the demo's own failures, recorded by the tracker
-            return False
+            return "failure"
         finally:
             self.executions += 1
 
-    def _run_tool(self, name: str, boost: float) -> str | None:
-        """One tool call; returns its error message when it failed."""
+    def _delegate(self, sub: AgentProfile, depth: int) -> str | None:
+        """A sub-agent called through a tool, as agent frameworks hand tasks over."""
+        tool_name = "delegate_to_" + _snake_case(sub.name)
+        try:
+            with tracker.track_tool_usage(tool_name=tool_name, input_data={"agent": sub.name}) as call:
+                status = self._agent(sub, None, None, depth + 1)
+                if status is not None:
+                    raise demo_error(f"SubAgentError: {sub.name} ended with status {status}")
+                call.set_output({"agent": sub.name, "status": "success"})
+        except Exception as e:  # noqa: BLE001 - recorded on the tool row; the caller decides
+            return f"{type(e).__name__}: {e}"
+        return None
+
+    def _chat(self, run: tracker.SpanHandle, model: ModelProfile, prompt: int, output: int, boost: float,
+              request: object, kind: str, tool: str) -> int:
+        """One model call of the agent's loop, retried as SDKs do on rate limits and
+        server errors (each retry is its own call); returns the output tokens the next
+        prompt carries. Raises ModelCallFailed when the agent gives up."""
+        r = self.rng
+        answer = self._tokens(output, 0.6, 5)
+        for attempt in range(3):
+            started = self._now()
+            try:
+                self._model_call(model, prompt, answer, boost, request, self._fill(r.choice(RESPONSES[kind]), tool=tool))
+                run.record_api_call(model.provider, 200, (self._now() - started) / MS)
+                return answer
+            except ModelCallFailed as e:
+                run.record_api_call(model.provider, e.status_code, (self._now() - started) / MS)
+                if not e.retryable or attempt == 2 or r.random() < 0.3:
+                    raise e.error from None  # the agent fails with the provider's error
+                run.retry()
+                self._wait(500 * 2 ** attempt * r.uniform(0.5, 1.5))  # the SDK's backoff
+        return answer  # not reached: the last attempt returns or raises
+
+    def _model_failure(self, model: ModelProfile, prompt: int, boost: float) -> ModelCallFailed | None:
+        """What goes wrong with this call, if anything: a rate limit (a storm at one
+        provider during the incident), a server error, a prompt too long, a timeout."""
+        r = self.rng
+        errors = PROVIDER_ERRORS[model.provider]
+        rate_limit = 0.3 if boost > 1 and model.provider == INCIDENT_PROVIDER else 0.01 * boost
+        server = rate_limit + 0.004 * boost
+        context = server + (0.004 if prompt >= 8_000 else 0.0)  # long prompts only
+        timeout = context + 0.003 * boost
+        roll = r.random()
+        if roll < rate_limit:
+            text, code, retryable = errors.rate_limit, 429, True
+        elif roll < server:
+            text, code, retryable = errors.server, 529 if "529" in errors.server else 500, True
+        elif roll < context:
+            text, code, retryable = errors.context, 400, False
+            prompt = model.context + r.randint(1, 20_000)
+        elif roll < timeout:
+            return ModelCallFailed(demo_error(errors.timeout, timeout=True), False, None)
+        else:
+            return None
+        error = demo_error(self._fill(text, model=model.name, context=model.context, tokens=prompt))
+        return ModelCallFailed(error, retryable, code)
+
+    def _model_call(self, model: ModelProfile, prompt: int, answer: int, boost: float, request: object,
+                    response: str | None) -> None:
+        """One request to a model, as ``track_model_call`` sees it: time to first token
+        grows with the prompt (and the reasoning), the rest with the output; cached
+        prompt tokens where the provider caches; nothing recorded when it fails."""
+        r = self.rng
+        failure = self._model_failure(model, prompt, boost)
+        factor = 4.0 if self._in_incident() else 1.0
+        if failure is not None:
+            with suppress(type(failure.error)), tracker.track_model_call(
+                    model=model.name, provider=model.provider, operation=model.operation, input=request):
+                timed_out = failure.status_code is None
+                self._wait(30_000 if timed_out else self._latency(model.ttft_ms, 0.5) * 0.5)
+                raise failure.error  # recorded on the call's row as the provider's error
+            raise failure
+        with tracker.track_model_call(model=model.name, provider=model.provider, operation=model.operation,
+                                      input=request) as call:
+            if model.operation == "embeddings":
+                self._wait(self._latency(model.ttft_ms, 0.4) + prompt / PREFILL_TOKENS_PER_MS / 10)
+                call.record_usage(input_tokens=prompt)
+                return
+            reasoning = self._tokens(answer * model.reasoning, 0.5) if model.reasoning else 0
+            ttft = (self._latency(model.ttft_ms, 0.35) + prompt / PREFILL_TOKENS_PER_MS * factor
+                    + reasoning / model.tokens_per_s * 1000 * factor)
+            self._wait(ttft)
+            if r.random() < model.streamed:
+                call.first_token()
+            self._wait(answer / model.tokens_per_s * 1000 * factor * math.exp(r.gauss(0, 0.2)))
+            cached: int | None = None
+            if model.cache_hit:
+                hit = prompt >= 1_024 and r.random() < model.cache_hit
+                cached = int(prompt * r.uniform(0.4, 0.95)) // 128 * 128 if hit else 0
+            call.record_usage(input_tokens=prompt, output_tokens=answer + reasoning, cached_input_tokens=cached,
+                              reasoning_tokens=reasoning if model.reasoning else None)
+            call.set_response(response)
+
+    def _run_tool(self, name: str, boost: float, prompt: int = 0) -> str | None:
+        """One tool call; returns its error message when it failed. A tool that calls a
+        model (a summary, the embedding of a search) makes that call inside its span."""
         tool = TOOLS[name]
         r = self.rng
         failing = bool(r.random() < tool.failure_rate * boost and tool.errors)
@@ -148,16 +331,30 @@ class DemoWriter:
         try:
             with tracker.track_tool_usage(tool_name=name, input_data={"query": self._fill("{word} {n}")},
                                           external_api_called=tool.api) as call:
-                ms = self._latency(tool.median_ms, tool.sigma)
-                self._wait(ms)
-                if tool.api:
-                    if message is None:
-                        code = "200"
-                    elif message.startswith("HTTPError"):
-                        code = message.split()[1]
+                started = self._now()
+                code = 200
+                if tool.model is not None:
+                    model = MODELS[tool.model]
+                    if model.operation == "embeddings":
+                        request: object = self._fill("{word} {city}")
+                        size, kind = self._tokens(24, 0.5, 4), ""
                     else:
-                        code = "429" if "Rate limit" in message else "500"
-                    call.record_api_call(tool.api, int(code) if code.isdigit() else 500, ms * 0.9)
+                        request = [{"role": "user", "content": "Summarise the text below."}]
+                        size, kind = max(200, prompt // 2), "summary"
+                    try:
+                        self._model_call(model, size, self._tokens(250, 0.5, 20), boost, request,
+                                         self._fill(r.choice(RESPONSES[kind])) if kind else None)
+                    except ModelCallFailed as e:
+                        message, code = f"{type(e.error).__name__}: {e}", e.status_code or 504
+                if message is None or tool.model is None:
+                    self._wait(self._latency(tool.median_ms, tool.sigma))
+                if tool.api:
+                    if message is not None and tool.model is None:
+                        if message.startswith("HTTPError"):
+                            code = int(message.split()[1]) if message.split()[1].isdigit() else 500
+                        else:
+                            code = 429 if "Rate limit" in message else 500
+                    call.record_api_call(tool.api, code, (self._now() - started) / MS)
                 if message:
                     raise demo_error(message)
                 call.set_output({"items": r.randint(0, 20)})
@@ -181,7 +378,9 @@ class DemoWriter:
                     names = WORKFLOWS[kind]
                     try:
                         with tracker.track_workflow(workflow_type=kind, agents_involved=list(names)) as wf:
-                            ok = all([self.run_agent(next(a for a in AGENTS if a.name == n), None, None) for n in names])
+                            # the workflow is the orchestration: its agents call no sub-agents
+                            ok = all([self.run_agent(AGENTS_BY_NAME[n], None, None, sub_agents=False)
+                                      for n in names])
                             wf.span.set_scores(user_satisfaction_score=round(r.uniform(3.0 if ok else 1.0, 5.0), 1),
                                                task_completion_rate=round(r.uniform(0.6, 1.0) if ok else r.uniform(0.1, 0.6), 2))
                             if not ok:
@@ -226,7 +425,7 @@ def backfill(db_url: str, *, executions: int, days: float, seed: int | None = No
     stats = tracker.stats()  # before shutdown, which discards the writer and its counters
     tracker.shutdown(10)
     tracker.configure(db_url=db_url)  # back to the real clock
-    return DemoResult(writer.executions, sessions, workflows, time.perf_counter() - started, stats)
+    return DemoResult(writer.executions, sessions, workflows, time.perf_counter() - started, stats, writer.incident)
 
 
 def live(db_url: str, *, per_second: float = 3.0, seed: int | None = None,

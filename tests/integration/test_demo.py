@@ -13,6 +13,11 @@ def _summary(url: str) -> dict[str, object]:
         "by_agent_status": raw(url, "SELECT agent_name, status, count(*) FROM agent_execution_metrics GROUP BY 1, 2 ORDER BY 1, 2"),
         "tools": raw(url, "SELECT tool_name, count(*) FROM tool_usage_metrics GROUP BY 1 ORDER BY 1"),
         "sessions": raw(url, "SELECT count(*), sum(total_queries) FROM session_metrics"),
+        "models": raw(url, "SELECT model, provider, status, count(*), sum(input_tokens), sum(output_tokens), "
+                           "sum(cached_input_tokens), sum(reasoning_tokens) FROM model_call_metrics "
+                           "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"),
+        "sub_agents": raw(url, "SELECT agent_name, count(*) FROM agent_execution_metrics "
+                               "WHERE parent_id IS NOT NULL GROUP BY 1 ORDER BY 1"),
     }
 
 
@@ -27,6 +32,9 @@ def test_demo_is_realistic_and_reproducible(tmp_path, capsys: pytest.CaptureFixt
     assert {"success", "failure", "timeout"} <= statuses
     assert len({name for name, _, _ in _summary(a)["by_agent_status"]}) >= 10  # type: ignore[misc]
     assert len(_summary(a)["tools"]) >= 10  # type: ignore[arg-type]
+    # model calls and sub-agents are part of what is reproduced (tests/integration/test_demo_models.py
+    # checks what they hold)
+    assert len(_summary(a)["models"]) >= 20 and _summary(a)["sub_agents"]  # type: ignore[arg-type]
     # sessions hold several queries; workflows link their executions
     assert raw(a, "SELECT max(total_queries) FROM session_metrics")[0][0] >= 3
     assert raw(a, "SELECT count(*) FROM workflow_metrics WHERE agent_count >= 2")[0][0] > 0
@@ -59,9 +67,13 @@ def test_live_mode_writes_as_it_goes(tmp_path) -> None:
         return len(written) > 5
 
     n = live(url, per_second=1000.0, seed=4, should_stop=stop_after_five)
-    assert n == 5
-    # each run is flushed before the next starts: the window sees them one by one
-    assert written[1:] == [1, 2, 3, 4, 5]
+    # each run (with the sub-agents it called) is flushed before the next starts: the
+    # window sees them one by one
+    assert written[0] == 0 and all(a < b for a, b in zip(written[1:], written[2:], strict=False))
+    assert n == written[-1] >= 5
+    assert raw(url, "SELECT count(*) FROM agent_execution_metrics WHERE parent_id IS NULL")[0][0] == 5
+    # every run calls models, written with it
+    assert raw(url, "SELECT count(DISTINCT execution_id) FROM model_call_metrics")[0][0] == n
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

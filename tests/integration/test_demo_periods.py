@@ -35,7 +35,7 @@ def test_demo_writes_nothing_in_the_future(tmp_path, capsys: pytest.CaptureFixtu
     # 200 runs in four minutes: sessions of several minutes would run past "now".
     assert run_cli(["demo", "--db", url, "--executions", "200", "--days", "0.003", "--seed", "9"]) == 0
     now = datetime.now(UTC)
-    for table in ("agent_execution_metrics", "tool_usage_metrics", "session_metrics"):
+    for table in ("agent_execution_metrics", "tool_usage_metrics", "model_call_metrics", "session_metrics"):
         latest_start, latest_end = raw(url, f"SELECT max(start_time), max(end_time) FROM {table}")[0]
         assert _as_utc(latest_start) <= now and _as_utc(latest_end) <= now, table
     total = raw(url, "SELECT count(*) FROM agent_execution_metrics")[0][0]

@@ -108,9 +108,9 @@ def test_huge_values_and_names_cost_bounded_memory() -> None:
     with tracker.track_agent_execution(agent_name="x") as _run:
         pass
     items = [("tool", (i, names[i], None, 0, 1, 0.0, "success", {"b": big}, big, None, names[i], None, None,
-                       names[i])) for i in range(20)]
+                       None, None, names[i])) for i in range(20)]
     items += [("execution", (99, names[0], names[1], 0, 1, 0.0, "success", big, big, None, tuple(names), 0,
-                             None, None, None, None, 0))]
+                             None, None, None, None, 0, None, None))]
     batch, failed = prepare_batch(items, cfg)
     peak = tracemalloc.get_traced_memory()[1] - base
     tracemalloc.stop()
