@@ -55,6 +55,7 @@ system-deps:
 dist: $(STAMP_DEV)
 	$(BIN)/python -m pip install --quiet build
 	$(BIN)/python -m build --outdir dist .
+	$(BIN)/python -m build --outdir dist packaging/tracker
 
 app: $(STAMP_DEV)
 	$(BIN)/python -m pip install --quiet -e ".[bundle]"

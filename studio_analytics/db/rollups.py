@@ -390,6 +390,72 @@ def adjust_workflow_totals(conn: Connection, *, workflow_type: str, start_time: 
                   {(hour_of_text(start), workflow_type): adds})
 
 
+# -- fix-ups: rows whose agent or totals became known after they were rolled up ------
+def adjust_agent_totals(conn: Connection, changes: Sequence[tuple[str, str, int, int]]) -> None:
+    """Executions whose tool calls or tokens grew after they were rolled up (ingested
+    spans that arrived late): ``(agent_name, start_time text, tool_calls added, tokens
+    added)`` each, added to ``rollup_agent_hourly``."""
+    adds: dict[tuple[int, str], list[Any]] = {}
+    for agent, start, tool_calls, tokens in changes:
+        if not (tool_calls or tokens):
+            continue
+        key = (hour_of_text(start), agent)
+        acc = adds.get(key)
+        if acc is None:
+            acc = adds[key] = [0, 0, 0, 0, 0, 0, 0.0, 0, 0, 0, start]
+        acc[7] += tool_calls
+        acc[8] += tokens
+        acc[10] = max(acc[10], start)
+    if adds:
+        _write_totals(conn, "rollup_agent_hourly", ("hour", "agent_name"), _AGENT_ADDS, adds)
+
+
+def move_tool_calls(conn: Connection, moves: Sequence[tuple[str, str, str, str]]) -> None:
+    """Tool calls whose calling agent became known after they were rolled up: ``(start_time
+    text, tool_name, old agent, new agent)`` each ('' outside any execution), one call moved
+    in ``rollup_tool_agent_hourly``. Cells left at zero calls are deleted."""
+    delta: Counter[tuple[int, str, str]] = Counter()
+    for start, tool, old, new in moves:
+        if old != new:
+            hour = hour_of_text(start)
+            delta[(hour, tool, old)] -= 1
+            delta[(hour, tool, new)] += 1
+    keys = ("hour", "tool_name", "agent_name")
+    _write(conn, "rollup_tool_agent_hourly", keys, ("calls",), False,
+           [(*k, n) for k, n in sorted(delta.items()) if n])
+    _delete_empty(conn, "rollup_tool_agent_hourly", keys, [k for k, n in delta.items() if n < 0])
+
+
+def move_model_calls(conn: Connection, moves: Sequence[tuple[Any, ...]]) -> None:
+    """Model calls whose calling agent became known after they were rolled up: ``(start_time
+    text, model, old agent, new agent, status, duration_ms, input_tokens, output_tokens,
+    cached_input_tokens, cost_usd)`` each, their share of ``rollup_model_agent_hourly``
+    moved from the old agent's cell to the new one's. Cells left at zero calls are deleted."""
+    cells: dict[tuple[int, str, str], list[Any]] = {}
+    for start, model, old, new, status, d, n_in, n_out, n_cached, cost in moves:
+        if old == new:
+            continue
+        hour = hour_of_text(start)
+        share = (1, 1 if status in _FAILURE or status in _TIMEOUT else 0, 0 if d is None else 1, d or 0.0,
+                 n_in or 0, n_out or 0, n_cached or 0, cost or 0.0, 1 if cost is None else 0)
+        for agent, sign in ((old, -1), (new, 1)):
+            acc = cells.setdefault((hour, model, agent), [0, 0, 0, 0.0, 0, 0, 0, 0.0, 0])
+            for i, v in enumerate(share):
+                acc[i] += sign * v
+    keys = ("hour", "model", "agent_name")
+    _write(conn, "rollup_model_agent_hourly", keys, _MODEL_AGENT_ADDS, False,
+           [(*k, *v) for k, v in sorted(cells.items()) if any(v)])
+    _delete_empty(conn, "rollup_model_agent_hourly", keys, [k for k, v in cells.items() if v[0] < 0])
+
+
+def _delete_empty(conn: Connection, table: str, keys: tuple[str, ...], cells: list[tuple[Any, ...]]) -> None:
+    if not cells:
+        return
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    where = " AND ".join(f"{k} = {mark}" for k in keys)
+    conn.exec_driver_sql(f"DELETE FROM {table} WHERE {where} AND calls <= 0", sorted(cells))
+
+
 def _write(conn: Connection, table: str, keys: tuple[str, ...], adds: tuple[str, ...], latest: bool,
            rows: list[tuple[Any, ...]]) -> None:
     if rows:
@@ -589,7 +655,7 @@ def rollup_drift(conn: Connection) -> dict[str, int]:
 
 __all__ = [
     "BUCKETS_PER_OCTAVE", "DAY_S", "HOUR_S", "PERCENTILE_RELATIVE_ERROR", "ROLLUP_TABLES", "USE_ROLLUPS_OPTION",
-    "adjust_workflow_totals", "apply_rollups", "bucket_value", "epoch_bucket_sql", "latency_bucket",
-    "latency_bucket_sql", "model_rollups_available", "rebuild_model_rollups", "rebuild_rollups", "rollup_drift",
-    "rollups_available",
+    "adjust_agent_totals", "adjust_workflow_totals", "apply_rollups", "bucket_value", "epoch_bucket_sql",
+    "latency_bucket", "latency_bucket_sql", "model_rollups_available", "move_model_calls", "move_tool_calls",
+    "rebuild_model_rollups", "rebuild_rollups", "rollup_drift", "rollups_available",
 ]

@@ -48,6 +48,12 @@ MODEL_COLUMNS = (
 )
 #: An explicit session enter/exit event (not a table row: it inserts or updates one).
 SESSION_FIELDS = ("session_id", "start_time", "end_time", "user_id", "user_agent", "ip_address", "is_active")
+#: A fix-up (not a table row): the columns of an execution, tool or model row written before
+#: its ancestors arrived (ingested OpenTelemetry spans), as they are now known. ``kind`` says
+#: which table; fields the kind has no column for are None. Absolute values, so applying
+#: one twice changes nothing; the writer applies them after the batch's inserts.
+FIXUP_FIELDS = ("kind", "row_id", "parent_id", "execution_id", "agent_name", "session_id", "user_id",
+                "correlation_id", "tokens_used", "tools_called", "tool_count")
 
 COLUMNS = {"execution": EXECUTION_COLUMNS, "tool": TOOL_COLUMNS, "workflow": WORKFLOW_COLUMNS,
            "model": MODEL_COLUMNS}
@@ -65,18 +71,21 @@ def position(kind: str, column: str) -> int:
 
 
 # -- values -------------------------------------------------------------------------
-_second_text: list[Any] = [None, ""]  # [POSIX second, its text]; one writer thread uses it
+_second_texts: dict[int, str] = {}  # POSIX second -> its text (each entry right on its own)
 
 
 def time_text(ns: int) -> str:
-    """Naive UTC text of a ``time_ns`` value. Rows of one batch mostly share their
-    second, so the second's text is kept and only the microseconds formatted."""
+    """Naive UTC text of a ``time_ns`` value. Rows of one batch mostly fall in a few
+    seconds (a span's start and end often in different ones), so those seconds' texts
+    are kept and only the microseconds formatted."""
     second, rest = divmod(ns // 1000, 1_000_000)
-    cache = _second_text
-    if cache[0] != second:
-        cache[1] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
-        cache[0] = second
-    return f"{cache[1]}.{rest:06d}"
+    text = _second_texts.get(second)
+    if text is None:
+        text = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
+        if len(_second_texts) >= 4_096:
+            _second_texts.clear()
+        _second_texts[second] = text
+    return f"{text}.{rest:06d}"
 
 
 def datetime_text(value: datetime) -> str:

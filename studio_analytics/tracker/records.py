@@ -19,13 +19,15 @@ value the driver cannot bind keeps it in the spool):
   ``Decimal``) is converted (:func:`capture.as_int`) or stored as NULL;
 * floats (durations, response times, scores): NaN and infinities are stored as NULL.
 
-Names are cleaned once each and kept in a cache of the configuration (only names of
-at most 255 characters are kept, up to 10,000 of them).
+Names, ids and short labels are cleaned once each and kept in caches of the
+configuration (only ``str`` values of at most 255 characters are kept, up to 10,000 of
+each kind).
 """
 
 from __future__ import annotations
 
 import uuid
+from math import isfinite
 from typing import Any
 
 from studio_analytics.db.rows import Batch, Row, json_text, time_text
@@ -43,6 +45,9 @@ from studio_analytics.tracker.settings import TrackerConfig
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _NAME_CHARS = 255
 _CACHE_ITEMS = 10_000
+#: ids as 32 hex digits (``%`` formats a 128-bit int twice as fast as an f-string spec)
+_HEX32 = "%032x"
+_ID_LIMIT = 2**128
 
 
 def prepare_batch(items: list[tuple[str, Any]], cfg: TrackerConfig) -> tuple[Batch, int]:
@@ -58,12 +63,23 @@ def prepare_batch(items: list[tuple[str, Any]], cfg: TrackerConfig) -> tuple[Bat
     return {kind: rows for kind, rows in batch.items() if rows}, failed
 
 
+def merge_batches(parts: list[Batch]) -> Batch:
+    """Batches of consecutive records as one, kinds in the order :func:`prepare_batch`
+    gives them (fix-ups last: after the rows they correct)."""
+    merged: Batch = {}
+    for kind in _PREPARE:
+        rows = [row for part in parts for row in part.get(kind, ())]
+        if rows:
+            merged[kind] = rows
+    return merged
+
+
 def _prepare_execution(rec: tuple[Any, ...], cfg: TrackerConfig) -> Row:
     (ident, agent_id, agent_name, start_ns, end_ns, duration_ms, status, query, response, error, tools, retries,
      session_id, user_id, correlation_id, tokens, api_calls, parent, trace) = rec  # records.EXECUTION_FIELDS
     content = cfg.capture_content
     return (
-        f"{ident:032x}", _short(agent_id, cfg), _name(agent_name, cfg),
+        _HEX32 % ident, _short(agent_id, cfg), _name(agent_name, cfg),
         time_text(start_ns), time_text(end_ns), _float(duration_ms), status,
         clean_text(query, cfg) if content else None, clean_text(response, cfg) if content else None,
         format_error(error, cfg), _tools_json(tools, cfg), _int(len(tools)), _int(retries),
@@ -77,7 +93,7 @@ def _prepare_tool(rec: tuple[Any, ...], cfg: TrackerConfig) -> Row:
      external_api, api_ms, api_status, parent, trace, agent_name) = rec  # records.TOOL_FIELDS
     content = cfg.capture_content
     return (
-        f"{ident:032x}", _name(tool_name, cfg), _id(execution_id), time_text(start_ns), time_text(end_ns),
+        _HEX32 % ident, _name(tool_name, cfg), _id(execution_id), time_text(start_ns), time_text(end_ns),
         _float(duration_ms), status,
         json_text(clean_json(input_data, cfg)) if content and input_data is not None else None,
         json_text(clean_json(output_data, cfg)) if content and output_data is not None else None,
@@ -93,7 +109,7 @@ def _prepare_workflow(rec: tuple[Any, ...], cfg: TrackerConfig) -> Row:
      completion) = rec  # records.WORKFLOW_FIELDS
     involved = None if involved is None else clean_json(involved, cfg)
     return (
-        f"{ident:032x}", _name(workflow_type, cfg), time_text(start_ns), time_text(end_ns), _float(duration_ms),
+        _HEX32 % ident, _name(workflow_type, cfg), time_text(start_ns), time_text(end_ns), _float(duration_ms),
         status, json_text(involved), _short(session_id, cfg), _user(user_id, cfg), _float(satisfaction),
         _float(completion), _int(len(involved)) if isinstance(involved, list) else 0, 0, 0,
     )
@@ -113,7 +129,7 @@ def _prepare_model(rec: tuple[Any, ...], cfg: TrackerConfig) -> Row:
     else:
         cost_usd, source = price_call(model_name, provider_name, n_in, n_out, n_cached)
     return (
-        f"{ident:032x}", _id(execution_id), _id(parent), _id(trace),
+        _HEX32 % ident, _id(execution_id), _id(parent), _id(trace),
         None if agent_name is None else _name(agent_name, cfg), model_name, provider_name,
         _short(operation, cfg, 64) or "chat", time_text(start_ns), time_text(end_ns), _float(duration_ms),
         _float(ttft_ms), status, format_error(error, cfg), n_in, n_out, n_cached, n_reasoning, cost_usd, source,
@@ -140,6 +156,18 @@ def _count(value: Any) -> int | None:
     return None if n is None or n < 0 else n
 
 
+def _prepare_fixup(rec: tuple[Any, ...], cfg: TrackerConfig) -> Row:
+    """A correction of a row queued earlier (ingested OpenTelemetry spans whose ancestors
+    arrived later): cleaned like the row's own columns, so the values compare equal."""
+    (kind, ident, parent, execution_id, agent_name, session_id, user_id, correlation_id, tokens,
+     tools) = rec  # built by studio_analytics.ingest.assembler._fixup; the row: db.rows.FIXUP_FIELDS
+    return (
+        kind, _HEX32 % ident, _id(parent), _id(execution_id), None if agent_name is None else _name(agent_name, cfg),
+        _short(session_id, cfg), _user(user_id, cfg), _short(correlation_id, cfg), _int(tokens),
+        None if tools is None else _tools_json(tools, cfg), None if tools is None else _int(len(tools)),
+    )
+
+
 def _prepare_session(rec: dict[str, Any], cfg: TrackerConfig) -> Row:
     return (
         _short(rec["session_id"], cfg), time_text(rec["start_ns"]),
@@ -153,7 +181,7 @@ def _id(value: Any) -> str | None:
     if value is None:
         return None
     if type(value) is int:
-        return f"{value:032x}" if 0 <= value < 2**128 else None
+        return _HEX32 % value if 0 <= value < _ID_LIMIT else None
     text = bounded_text(value, 200, use_str=True)
     try:
         return uuid.UUID(text).hex
@@ -163,6 +191,8 @@ def _id(value: Any) -> str | None:
 
 def _int(value: Any) -> int | None:
     if type(value) is not int:
+        if value is None:
+            return None
         value = as_int(value)
         if value is None:
             return None
@@ -170,11 +200,30 @@ def _int(value: Any) -> int | None:
 
 
 def _float(value: Any) -> float | None:
+    if type(value) is float:
+        return value if isfinite(value) else None
     return None if value is None else as_float(value)
 
 
 def _short(value: Any, cfg: TrackerConfig, limit: int = _NAME_CHARS) -> str | None:
-    return None if value is None else clean_text(value, cfg, limit, use_str=True)
+    """Ids and short labels (session, user, provider, operation...). The same few recur
+    in many rows: a short ``str`` is cleaned once per configuration and limit (bounded
+    cache, as names); redacting even a short text tests every rule's literals."""
+    if value is None:
+        return None
+    if type(value) is not str or len(value) > _NAME_CHARS:
+        return clean_text(value, cfg, limit, use_str=True)
+    compiled = cfg.compiled
+    key = ("short", limit)
+    texts: dict[str, str | None] | None = compiled.get(key)  # type: ignore[assignment]
+    if texts is None:
+        texts = compiled.setdefault(key, {})  # type: ignore[assignment]
+    cached = texts.get(value)
+    if cached is None:
+        cached = clean_text(value, cfg, limit, use_str=True)
+        if len(texts) < _CACHE_ITEMS:
+            texts[value] = cached
+    return cached
 
 
 def _user(value: Any, cfg: TrackerConfig) -> str | None:
@@ -190,7 +239,9 @@ def _name(value: Any, cfg: TrackerConfig) -> str:
     """Agent, tool and workflow names: identifiers chosen by the developer. A few names
     recur in every row, so each short one is cleaned once (bounded cache, per config)."""
     short = type(value) is str and len(value) <= _NAME_CHARS
-    names: dict[str, str] = cfg.compiled.setdefault("names", {})  # type: ignore[assignment]
+    names: dict[str, str] | None = cfg.compiled.get("names")  # type: ignore[assignment]
+    if names is None:
+        names = cfg.compiled.setdefault("names", {})  # type: ignore[assignment]
     cached = names.get(value) if short else None
     if cached is None:
         cached = clean_text(value, cfg, _NAME_CHARS, use_str=True) or ""
@@ -218,4 +269,5 @@ _PREPARE = {
     "workflow": _prepare_workflow,
     "model": _prepare_model,
     "session": _prepare_session,
+    "fixup": _prepare_fixup,  # last: fix-ups follow the rows they correct
 }

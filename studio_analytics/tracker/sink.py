@@ -49,6 +49,7 @@ from studio_analytics.db.rows import (
     position,
 )
 from studio_analytics.db.schema_state import SchemaKind
+from studio_analytics.tracker.fixups import apply_fixups
 
 AEM = AgentExecutionMetrics
 _INT32_MAX = 2**31 - 1  # the Agent Studio tables' INTEGER columns
@@ -242,6 +243,7 @@ class DatabaseSink:
         workflows = batch.get("workflow", [])
         sessions = batch.get("session", [])
         models = batch.get("model", [])
+        fixups = batch.get("fixup", [])  # corrections of rows written earlier (tracker/fixups.py)
         extended = self.extended
         if models and not extended:
             self.set_aside = [("model", row, NO_MODEL_TABLE) for row in models]
@@ -259,16 +261,20 @@ class DatabaseSink:
                     raise _RowsAlreadyPresent
                 new[kind] = rows
             touched_sessions = _apply_sessions(conn, sessions, executions, workflows)
-            _recompute_sessions(conn, sorted(touched_sessions))
             touched_workflows = {uuid.UUID(w[0]) for w in workflows}
             touched_workflows |= {wid for e in executions if (wid := _uuid_or_none(e[_E_CORRELATION]))}
             if self.rollups:
                 new["tool"] = _fill_tool_agents(conn, new["tool"])
                 apply_rollups(conn, executions=new["execution"], tools=new["tool"], workflows=new["workflow"],
                               models=new["model"] if extended else ())
+            if fixups:  # after the rollups: they move what the inserts above added
+                fixed_sessions, fixed_workflows = apply_fixups(conn, fixups, rollups=self.rollups, extended=extended)
+                touched_sessions |= fixed_sessions
+                touched_workflows |= fixed_workflows
+            _recompute_sessions(conn, sorted(touched_sessions))  # once: PostgreSQL locks them in id order
             for workflow_id in sorted(touched_workflows):
                 _recompute_workflow(conn, workflow_id, rollups=self.rollups)
-        return len(executions) + len(tools) + len(workflows) + len(sessions) + len(models)
+        return len(executions) + len(tools) + len(workflows) + len(sessions) + len(models) + len(fixups)
 
 
 class FileReplacedError(Exception):

@@ -10,6 +10,10 @@ the spool like any failed write, the child is killed, and the next write starts 
 one. The child exits when the parent's end of the socket closes (the parent exited or
 was killed), after finishing the write it is in.
 
+The writer may also send a batch (:meth:`ProcessSink.send`) and collect the answer later
+(:meth:`ProcessSink.result`), preparing its next batch while the child writes this one.
+One batch is outstanding at most; any other call first waits for its answer.
+
 PostgreSQL connections map nothing, and are written in-process.
 """
 
@@ -23,9 +27,10 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from studio_analytics.db.errors import DatabaseError, DatabaseTimeoutError
 
@@ -51,6 +56,9 @@ class ProcessSink:
     """The :class:`~studio_analytics.tracker.sink.DatabaseSink` interface, written by a
     child process."""
 
+    #: the writer may send a batch and collect the answer later (send / answered / result)
+    background_writes = True
+
     def __init__(self, db_url: str, *, timeout_s: float = 10.0) -> None:
         self.db_url = db_url
         self.timeout_s = timeout_s
@@ -58,6 +66,8 @@ class ProcessSink:
         self._conn: Connection | None = None
         self._recheck = False
         self._started = False
+        #: the deadline of the batch sent and not answered yet (None: nothing outstanding)
+        self._outstanding: float | None = None
         #: rows of the last write the database cannot hold (see DatabaseSink.set_aside)
         self.set_aside: list[tuple[str, Any, str]] = []
 
@@ -107,25 +117,32 @@ class ProcessSink:
                 proc.wait(2)
 
     def _call(self, message: tuple[Any, ...], timeout: float) -> Any:
+        if self._outstanding is not None:
+            self._drop_outstanding()
         conn = self._conn if self._conn is not None and self._started else self._start()
         return self._call_on(conn, message, timeout)
 
     def _call_on(self, conn: Connection, message: tuple[Any, ...], timeout: float) -> Any:
+        self._send_on(conn, message)
+        return self._receive(conn, time.monotonic() + timeout, timeout)
+
+    def _send_on(self, conn: Connection, message: tuple[Any, ...]) -> None:
         try:
             conn.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
-            if not conn.poll(timeout):
+        except (OSError, EOFError) as e:
+            self._stopped(e)
+
+    def _receive(self, conn: Connection, deadline: float, timeout: float) -> Any:
+        """The child's answer to the message sent last, waiting until ``deadline``."""
+        try:
+            if not conn.poll(max(0.0, deadline - time.monotonic())):
                 self._stop_child()
                 raise DatabaseTimeoutError(
                     f"The SQLite writer did not finish a write within {timeout:.1f} s",
                     hint="the file is on a hung disk or locked; the rows are kept in the spool")
             reply = pickle.loads(conn.recv_bytes())
         except (OSError, EOFError) as e:
-            code = self._proc.poll() if self._proc is not None else None
-            self._stop_child()
-            cause = (f"killed by {signal.Signals(-code).name}" if code is not None and code < 0
-                     else f"exited ({code})" if code is not None else type(e).__name__)
-            raise DatabaseError(f"The SQLite writer process stopped: {cause}",
-                                hint="a fault in the database file; the rows are kept in the spool") from None
+            self._stopped(e)
         if reply[0] == "ok":
             return reply[1]
         _, message_text, hint, row_error, schema_error, file_replaced = reply
@@ -135,11 +152,60 @@ class ProcessSink:
             raise FileReplacedError(message_text)
         raise SinkProcessError(message_text, hint=hint, row_error=row_error, schema_error=schema_error)
 
+    def _stopped(self, error: BaseException) -> NoReturn:
+        code = self._proc.poll() if self._proc is not None else None
+        self._stop_child()
+        cause = (f"killed by {signal.Signals(-code).name}" if code is not None and code < 0
+                 else f"exited ({code})" if code is not None else type(error).__name__)
+        raise DatabaseError(f"The SQLite writer process stopped: {cause}",
+                            hint="a fault in the database file; the rows are kept in the spool") from None
+
+    def _drop_outstanding(self) -> None:
+        """A call while a sent batch's answer was never collected (a bug of the caller's):
+        that answer cannot be told from the next one's, so the child is stopped and a new
+        one serves the call; the batch's outcome is unknown, as with a killed child."""
+        self._outstanding = None
+        self._stop_child()
+
     # -- the DatabaseSink interface -------------------------------------------------
     def write(self, batch: dict[str, list[Any]], *, replay: bool = False) -> int:
+        self.send(batch, replay=replay)
+        return self.result()
+
+    # -- one write in the background ------------------------------------------------
+    def send(self, batch: dict[str, list[Any]], *, replay: bool = False) -> None:
+        """Hand ``batch`` to the child and return at once; :meth:`result` collects the
+        answer (and raises what :meth:`write` would). Raises here when the child cannot
+        be started or reached."""
+        if self._outstanding is not None:
+            self._drop_outstanding()
+        conn = self._conn if self._conn is not None and self._started else self._start()
         recheck, self._recheck = self._recheck, False
         self.set_aside = []
-        n, self.set_aside = self._call(("write", batch, replay, recheck), self.timeout_s + _MARGIN_S)
+        self._send_on(conn, ("write", batch, replay, recheck))
+        self._outstanding = time.monotonic() + self.timeout_s + _MARGIN_S
+
+    def answered(self, timeout: float = 0.0) -> bool:
+        """Whether the child has answered the batch sent (waits up to ``timeout``; True
+        too when nothing is outstanding or the child is gone: :meth:`result` says how)."""
+        conn = self._conn
+        if self._outstanding is None or conn is None:
+            return True
+        try:
+            return conn.poll(max(0.0, min(timeout, self._outstanding - time.monotonic())))
+        except (OSError, EOFError):
+            return True
+
+    def result(self) -> int:
+        """Rows the child wrote of the batch sent last; raises as :meth:`write` does."""
+        deadline, self._outstanding = self._outstanding, None
+        if deadline is None:
+            raise RuntimeError("no batch was sent")
+        conn = self._conn
+        if conn is None:  # stopped meanwhile (close)
+            raise DatabaseError("The SQLite writer process stopped: closed",
+                                hint="the rows are kept in the spool")
+        n, self.set_aside = self._receive(conn, deadline, self.timeout_s + _MARGIN_S)
         return int(n)
 
     def reset(self) -> None:
@@ -152,6 +218,7 @@ class ProcessSink:
         self._call(("reopen",), self.timeout_s + _MARGIN_S)
 
     def close(self) -> None:
+        self._outstanding = None
         self._stop_child(grace_s=2.0)
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from studio_analytics.db.errors import DatabaseError
 from studio_analytics.db.rows import Batch, Row
-from studio_analytics.tracker.records import prepare_batch
+from studio_analytics.tracker.records import merge_batches, prepare_batch
 from studio_analytics.tracker.settings import TrackerConfig
 from studio_analytics.tracker.spool import Spool
 
@@ -41,6 +41,9 @@ _MAX_BACKOFF_S = 10.0
 _REPLAY_SLICE_S = 0.25
 #: Share of the exit timeout spent waiting for the writer; the rest saves what is left.
 _EXIT_FLUSH_SHARE = 0.6
+#: While the child process writes a batch, how often the writer looks for more rows to
+#: prepare for the next one.
+_ANSWER_POLL_S = 0.005
 
 ReportError = Callable[..., None]
 
@@ -259,33 +262,131 @@ class BatchWriter:
     def _replay_due(self) -> bool:
         return (self._replay_wanted or self._spool_has_rows) and time.monotonic() >= self._down_until
 
-    def _take(self, n: int, *, inflight: bool = True) -> list[tuple[str, Any]]:
+    def _take(self, n: int, *, inflight: bool = True, more: bool = False) -> list[tuple[str, Any]]:
+        """Up to ``n`` queued items. ``inflight``: the writer thread takes them to write
+        (until it is done with them, ``shutdown()`` saves them itself rather than wait);
+        ``more``: besides those it holds already (the next batch, taken while the child
+        process writes the last one)."""
         with self._state:
+            if inflight and self._closed:
+                return []  # shutdown() takes what is left
             items = []
             queue = self._queue
             for _ in range(min(n, len(queue))):
                 items.append(queue.popleft())
             if inflight:
-                self._inflight = len(items)
-                self._inflight_items = items
-                self._inflight_claimed = False
+                if more:
+                    self._inflight_items = self._inflight_items + items  # shutdown() may hold the old list
+                    self._inflight += len(items)
+                else:
+                    self._inflight = len(items)
+                    self._inflight_items = items
+                    self._inflight_claimed = False
             self._taken += len(items)
             return items
 
+    def _release(self, n: int | None = None) -> None:
+        """Done with the first ``n`` in-flight items (all of them: None)."""
+        with self._state:
+            self._inflight_items = [] if n is None else self._inflight_items[n:]
+            self._inflight = len(self._inflight_items)
+            self._state.notify_all()
+
+    def _claimed(self) -> bool:
+        with self._state:
+            return self._inflight_claimed
+
     def _drain(self) -> None:
+        sink = self._sink_ready()
+        if getattr(sink, "background_writes", False):
+            self._drain_overlapped(sink)
+            return
         while self._queue and not self._closed:
             items = self._take(self._batch_size)
+            if not items:
+                return
             try:
                 batch = self._prepare(items)
-                with self._state:
-                    if self._inflight_claimed:
-                        return  # shutdown() saved these rows already
-                self._write(batch, len(items))
+                if self._claimed():
+                    return  # shutdown() saved these rows already
+                self._write(batch)
             finally:
-                with self._state:
-                    self._inflight = 0
-                    self._inflight_items = []
-                    self._state.notify_all()
+                self._release()
+
+    def _drain_overlapped(self, sink: Any) -> None:
+        """The loop of :meth:`_drain` for a sink that writes in a child process: the next
+        batch is taken and prepared while the child writes the last one, so the two
+        processes work at the same time instead of taking turns. The next batch is sent
+        only once the last one's outcome is known and dealt with, so what follows a
+        failure (spooling, session events and fix-ups queued behind spooled batches, the
+        backoff) is what the serial loop does."""
+        writing: Batch | None = None  # sent, answer not collected yet
+        started = 0.0
+        try:
+            batch, taken = self._next_batch(None, extend=False)
+            while taken:
+                if self._claimed():
+                    return  # shutdown() saved these rows already
+                started_at = self._begin(sink, batch) if batch else None
+                if started_at is not None:
+                    writing, started = batch, started_at
+                # While the child writes, what arrives meanwhile becomes the next batch.
+                batch, more = self._next_batch(sink if writing is not None else None, extend=True)
+                if writing is not None:
+                    done, writing = writing, None
+                    self._end(sink, done, started)
+                self._release(taken)
+                taken = more
+        finally:
+            if writing is not None:  # an error of ours between sending and collecting
+                with contextlib.suppress(Exception):
+                    self._end(sink, writing, started)
+            self._release()
+
+    def _next_batch(self, writing: Any, *, extend: bool) -> tuple[Batch, int]:
+        """Take and prepare up to a batch of queued items; with ``writing`` (the sink
+        writing the last batch) also what arrives until it has answered. ``extend``: the
+        writer holds in-flight items already. Returns the batch and how many items were
+        taken."""
+        size = self._batch_size
+        parts: list[Batch] = []
+        taken = 0
+        while True:
+            if taken < size and self._queue and not self._closed:
+                items = self._take(size - taken, more=extend or taken > 0)
+                if items:
+                    taken += len(items)
+                    parts.append(self._prepare(items))
+                    if writing is None or writing.answered(0.0):
+                        break
+                    continue
+            if writing is None or writing.answered(_ANSWER_POLL_S if taken < size else 1.0):
+                break
+        if len(parts) == 1:
+            return parts[0], taken
+        return merge_batches(parts), taken
+
+    def _begin(self, sink: Any, batch: Batch) -> float | None:
+        """Send ``batch`` to the child; the time it was sent, or None when it was dealt
+        with at once (spooled, failed)."""
+        if not self._may_write(batch):
+            return None
+        started = time.perf_counter()
+        try:
+            sink.send(batch)
+        except Exception as e:  # noqa: BLE001
+            self._write_failed(e, batch)
+            return None
+        return started
+
+    def _end(self, sink: Any, batch: Batch, started: float) -> None:
+        """Collect the child's answer for ``batch`` and deal with it as :meth:`_write`."""
+        try:
+            sink.result()
+        except Exception as e:  # noqa: BLE001
+            self._write_failed(e, batch)
+            return
+        self._written(batch, started)
 
     def _sink_ready(self) -> Any:
         if self._sink is None:
@@ -298,25 +399,35 @@ class BatchWriter:
             self._sink = Sink(self.cfg.db_url, timeout_s=self.cfg.write_timeout_s)
         return self._sink
 
-    def _write(self, batch: Batch, n: int) -> None:
-        if time.monotonic() < self._down_until:
-            self._to_spool(batch)
+    def _write(self, batch: Batch) -> None:
+        if not self._may_write(batch):
             return
-        if self._spool_has_rows and "session" in batch:
-            # Session enter/exit events apply in the order they happened: while older
-            # batches wait in the spool, these queue up behind them. Every other row
-            # is order-free (aggregates are recomputed from the rows themselves).
-            self._to_spool({"session": batch.pop("session")})
-            if not batch:
-                return
         started = time.perf_counter()
         try:
             self._sink_ready().write(batch)
         except Exception as e:  # noqa: BLE001
-            if not self._retry_replaced_file(e, batch):
-                self._on_failure(e, batch)
+            self._write_failed(e, batch)
             return
         self._written(batch, started)
+
+    def _may_write(self, batch: Batch) -> bool:
+        """Whether ``batch`` goes to the database now; what may not is spooled."""
+        if time.monotonic() < self._down_until:
+            self._to_spool(batch)
+            return False
+        if self._spool_has_rows and ("session" in batch or "fixup" in batch):
+            # Session enter/exit events apply in the order they happened, and fix-ups
+            # after the rows they correct: while older batches wait in the spool, these
+            # queue up behind them. Every other row is order-free (aggregates are
+            # recomputed from the rows themselves).
+            self._to_spool({kind: batch.pop(kind) for kind in ("session", "fixup") if kind in batch})
+            if not batch:
+                return False
+        return True
+
+    def _write_failed(self, error: Exception, batch: Batch) -> None:
+        if not self._retry_replaced_file(error, batch):
+            self._on_failure(error, batch)
 
     def _written(self, batch: Batch, started: float) -> None:
         self.latencies_ms.append((time.perf_counter() - started) * 1000)
