@@ -50,6 +50,7 @@ from studio_analytics.db.rollup_models import (
     ModelHourlyRollup,
     ModelLatencyDailyRollup,
     ModelLatencyRollup,
+    ModelTtftDailyRollup,
     ModelTtftRollup,
 )
 from studio_analytics.pricing import current_prices
@@ -139,7 +140,7 @@ def _statement(conn: Connection, split: Any, sort: str, descending: bool, limit:
             raw_filter=true(), histogram=Histogram(ModelLatencyRollup, ModelLatencyDailyRollup, by_name("model")))
         ttft = histogram_percentiles(
             conn, split, (0.5,), raw_key=MCM.model, raw_value=MCM.time_to_first_token_ms, raw_time=MCM.start_time,
-            raw_filter=true(), histogram=Histogram(ModelTtftRollup, None, by_name("model")))
+            raw_filter=true(), histogram=Histogram(ModelTtftRollup, ModelTtftDailyRollup, by_name("model")))
     else:
         lat = percentile_columns(conn, MCM.duration_ms, MCM.model, within(MCM.start_time, 0), (0.5, 0.95))
         ttft = percentile_columns(conn, MCM.time_to_first_token_ms, MCM.model, within(MCM.start_time, 0), (0.5,))

@@ -21,7 +21,7 @@ from sqlalchemy import Float, case, func, literal, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from studio_analytics.db.models import ModelCallMetrics
+from studio_analytics.db.models import FAILURE_VALUES, ModelCallMetrics
 
 PRICE_TABLE_SOURCE = "price_table"
 RECORDED_SOURCE = "recorded"
@@ -110,11 +110,14 @@ def update_model_call_costs(conn: Connection, *, model: str, provider: str | Non
     p_cached = literal(float(input_per_mtok if cached_input_per_mtok is None else cached_input_per_mtok), Float)
     cost = ((n_in - cached) * p_in + cached * p_cached + n_out * p_out) / literal(1e6, Float)
     no_tokens = mc.input_tokens.is_(None) & mc.output_tokens.is_(None)
+    # As the writer prices them (tracker.records.price_call): no usage is unknown, except
+    # a failed call, which the provider rejected and did not bill.
+    unknown = no_tokens & mc.status.not_in(FAILURE_VALUES)
     statement = (
         update(mc)
         .where(*_repriceable(since), mc.model == model, _same_provider(provider))
-        .values(cost_usd=case((no_tokens, None), else_=cost),
-                cost_source=case((no_tokens, None), else_=literal(PRICE_TABLE_SOURCE)))
+        .values(cost_usd=case((unknown, None), else_=cost),
+                cost_source=case((unknown, None), else_=literal(PRICE_TABLE_SOURCE)))
     )
     return int(conn.execute(statement).rowcount or 0)
 

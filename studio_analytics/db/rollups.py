@@ -47,6 +47,7 @@ from studio_analytics.db.rollup_models import (
     ModelHourlyRollup,
     ModelLatencyDailyRollup,
     ModelLatencyRollup,
+    ModelTtftDailyRollup,
     ModelTtftRollup,
     ToolAgentHourlyRollup,
     ToolHourlyRollup,
@@ -354,8 +355,7 @@ def _roll_models(conn: Connection, rows: Sequence[Row]) -> None:
     _write(conn, "rollup_model_agent_hourly", ("hour", "model", "agent_name"), _MODEL_AGENT_ADDS, False,
            [(*k, *v) for k, v in sorted(per_agent.items())])
     _write_histograms(conn, "model", "model", latency)
-    _write(conn, "rollup_model_ttft", ("hour", "model", "bucket"), ("n",), False,
-           [(*k, n) for k, n in sorted(ttft.items())])
+    _write_histograms(conn, "model", "model", ttft, table="rollup_model_ttft")
 
 
 def _write_totals(conn: Connection, table: str, keys: tuple[str, ...], adds: tuple[str, ...],
@@ -368,14 +368,15 @@ def _write_totals(conn: Connection, table: str, keys: tuple[str, ...], adds: tup
     _write(conn, table, keys, adds, True, rows)
 
 
-def _write_histograms(conn: Connection, kind: str, key: str, latency: Latency) -> None:
-    """A batch's latency counts into the kind's hourly and daily histograms."""
-    _write(conn, f"rollup_{kind}_latency", ("hour", key, "bucket"), ("n",), False,
-           [(*k, n) for k, n in sorted(latency.items())])
+def _write_histograms(conn: Connection, kind: str, key: str, latency: Latency, *, table: str | None = None) -> None:
+    """A batch's latency counts into the kind's hourly and daily histograms (``table``
+    and ``table``_daily; the kind's latency tables unless given)."""
+    table = table or f"rollup_{kind}_latency"
+    _write(conn, table, ("hour", key, "bucket"), ("n",), False, [(*k, n) for k, n in sorted(latency.items())])
     days: Latency = Counter()
     for (hour, name, bucket), n in latency.items():
         days[(hour // DAY_S * DAY_S, name, bucket)] += n
-    _write(conn, f"rollup_{kind}_latency_daily", ("day", key, "bucket"), ("n",), False,
+    _write(conn, f"{table}_daily", ("day", key, "bucket"), ("n",), False,
            [(*k, n) for k, n in sorted(days.items())])
 
 
@@ -576,7 +577,8 @@ def _model_rebuild_statements(dialect: str, since_hour: int | None, since_day: i
     ]
     since = None if since_hour is None or since_day is None else (since_hour, since_day)
     statements += _histogram_inserts(dialect, mc, "model", ModelLatencyRollup, ModelLatencyDailyRollup, since=since)
-    statements += _histogram_inserts(dialect, mc, "model", ModelTtftRollup, None, value=mc.time_to_first_token_ms,
+    statements += _histogram_inserts(dialect, mc, "model", ModelTtftRollup, ModelTtftDailyRollup,
+                                     value=mc.time_to_first_token_ms,
                                      since=since)
     return statements
 

@@ -30,6 +30,7 @@ import uuid
 from math import isfinite
 from typing import Any
 
+from studio_analytics.db.models import FAILURE_VALUES
 from studio_analytics.db.rows import Batch, Row, json_text, time_text
 from studio_analytics.pricing import current_prices
 from studio_analytics.tracker.capture import as_float, as_int
@@ -127,7 +128,7 @@ def _prepare_model(rec: tuple[Any, ...], cfg: TrackerConfig) -> Row:
     if cost_usd is not None and cost_usd >= 0:
         source: str | None = "recorded"
     else:
-        cost_usd, source = price_call(model_name, provider_name, n_in, n_out, n_cached)
+        cost_usd, source = price_call(model_name, provider_name, n_in, n_out, n_cached, status)
     return (
         _HEX32 % ident, _id(execution_id), _id(parent), _id(trace),
         None if agent_name is None else _name(agent_name, cfg), model_name, provider_name,
@@ -140,14 +141,21 @@ def _prepare_model(rec: tuple[Any, ...], cfg: TrackerConfig) -> Row:
 
 
 def price_call(model: str, provider: str | None, n_in: int | None, n_out: int | None,
-               n_cached: int | None) -> tuple[float | None, str | None]:
+               n_cached: int | None, status: str = "success") -> tuple[float | None, str | None]:
     """Cost of a call from the price table, and its source; (None, None) when the model
-    has no price or no token count was recorded (an unpriced call, never $0)."""
+    has no price (an unpriced call, never $0) or no token count was recorded.
+
+    A *failed* call of a priced model that reported no usage costs $0: providers do not
+    bill a request they reject (rate limit, server error, context too long), and such
+    calls carry no usage to price. A timed-out one stays unknown: the provider may have
+    generated (and billed) what the client stopped waiting for."""
     price = current_prices().lookup(model, provider)
     if price is None:
         return None, None
     cost = price.cost(n_in, n_out, n_cached)
-    return (None, None) if cost is None else (cost, "price_table")
+    if cost is None:
+        return (0.0, "price_table") if status in FAILURE_VALUES else (None, None)
+    return cost, "price_table"
 
 
 def _count(value: Any) -> int | None:

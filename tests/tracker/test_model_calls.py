@@ -91,8 +91,9 @@ def test_failed_model_call_reraises_and_is_recorded(tracked_db: str) -> None:
                 raise TimeoutError("read timed out")
     assert tracker.flush(10)
     got = sorted((r.status, r.error_message, r.cost_usd) for r in _fetch(tracked_db, MCM))
-    assert got == [("failure", "RateLimitError: 429 Too Many Requests", None), ("timeout", "TimeoutError: read timed out",
-                                                                               None)]
+    # A rejected request of a priced model costs $0 (not billed); a timed-out one is unknown.
+    assert got == [("failure", "RateLimitError: 429 Too Many Requests", 0.0),
+                   ("timeout", "TimeoutError: read timed out", None)]
 
 
 def test_decorator_and_async(tracked_db: str) -> None:

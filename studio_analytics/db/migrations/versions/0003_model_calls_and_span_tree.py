@@ -1,6 +1,6 @@
-"""Model calls, their hourly rollups, and the span tree (parent and trace ids).
+"""Model calls, their hourly and daily rollups, and the span tree (parent and trace ids).
 
-Additive only: a new table ``model_call_metrics``, five rollup tables, and two nullable
+Additive only: a new table ``model_call_metrics``, six rollup tables, and two nullable
 columns (``parent_id``, ``trace_id``) with their indexes on executions and tool usages.
 Existing rows keep their meaning (NULL parent: the top of a tree).
 
@@ -114,6 +114,7 @@ def upgrade() -> None:
     _histogram("rollup_model_latency", "model")
     _histogram("rollup_model_latency_daily", "model", "day")
     _histogram("rollup_model_ttft", "model")
+    _histogram("rollup_model_ttft_daily", "model", "day")
     # Existing model rows (none before this revision; the same statements `db
     # rebuild-rollups` runs, so a database filled by other means comes out right).
     from studio_analytics.db.rollups import rebuild_model_rollups
@@ -122,7 +123,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("rollup_model_ttft", "rollup_model_latency_daily", "rollup_model_latency",
+    for table in ("rollup_model_ttft_daily", "rollup_model_ttft", "rollup_model_latency_daily", "rollup_model_latency",
                   "rollup_model_agent_hourly", "rollup_model_hourly", "model_call_metrics"):
         op.drop_table(table)
     for table, prefix in (("tool_usage_metrics", "tool"), ("agent_execution_metrics", "exec")):
