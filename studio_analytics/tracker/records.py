@@ -30,7 +30,6 @@ import uuid
 from math import isfinite
 from typing import Any
 
-from studio_analytics.db.models import FAILURE_VALUES
 from studio_analytics.db.rows import Batch, Row, json_text, time_text
 from studio_analytics.pricing import current_prices
 from studio_analytics.tracker.capture import as_float, as_int
@@ -154,7 +153,9 @@ def price_call(model: str, provider: str | None, n_in: int | None, n_out: int | 
         return None, None
     cost = price.cost(n_in, n_out, n_cached)
     if cost is None:
-        return (0.0, "price_table") if status in FAILURE_VALUES else (None, None)
+        # (the tracker and the ingestion write "failure"; importing db.models for its
+        # aliases would load SQLAlchemy into the agent's process)
+        return (0.0, "price_table") if status == "failure" else (None, None)
     return cost, "price_table"
 
 
