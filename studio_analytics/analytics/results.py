@@ -468,9 +468,11 @@ class DashboardSnapshot:
     taken_at: datetime
     query_ms: float
     kpis: SummaryKpis
-    series: TimeSeries
-    agents: AgentUsage
-    tools: ToolUsage
+    #: None when the visible tab does not show them (the overview shows all three; the
+    #: Agents and Tools tabs their own)
+    series: TimeSeries | None
+    agents: AgentUsage | None
+    tools: ToolUsage | None
     workflows: WorkflowPerformance | None = None
     errors: ErrorAnalysis | None = None
     sessions: SessionActivity | None = None

@@ -25,16 +25,21 @@ def dashboard_snapshot(conn: Connection, tr: TimeRange, *, generation: int,
                        tool_sort: tuple[str, bool] = ("calls", True),
                        sorts: dict[str, tuple[str, bool]] | None = None,
                        health: Health | None = None) -> DashboardSnapshot:
-    """KPIs (with cost), series, agents and tools always (the overview needs them);
-    workflows, errors, sessions and models only when their tab is in ``tabs``
-    (``models`` stays None on a database without model calls)."""
+    """KPIs (with cost) always; the series, agents and tools when the overview (or their
+    own tab) is in ``tabs``; workflows, errors, sessions and models only when their tab is
+    (``models`` stays None on a database without model calls). A hidden tab costs
+    nothing: switching tabs refreshes at once."""
     started = time.perf_counter()
     kpis = summary_kpis(conn, tr)
-    series = time_series(conn, tr)
-    # The agents' model tokens and cost are shown on the Agents tab only.
-    agents = agent_usage(conn, tr, sort=agent_sort[0], descending=agent_sort[1],
-                         with_models="agents" in tabs or agent_sort[0] in AGENT_MODEL_SORTS)
-    tools = tool_usage(conn, tr, sort=tool_sort[0], descending=tool_sort[1], with_top_agents="tools" in tabs)
+    overview = "overview" in tabs
+    series = time_series(conn, tr) if overview else None
+    agents = tools = None
+    if overview or "agents" in tabs:
+        # The agents' model tokens and cost are shown on the Agents tab only.
+        agents = agent_usage(conn, tr, sort=agent_sort[0], descending=agent_sort[1],
+                             with_models="agents" in tabs or agent_sort[0] in AGENT_MODEL_SORTS)
+    if overview or "tools" in tabs:
+        tools = tool_usage(conn, tr, sort=tool_sort[0], descending=tool_sort[1], with_top_agents="tools" in tabs)
     sorts = dict(sorts or {})
     workflows = errors = sessions = models = None
     if "workflows" in tabs:

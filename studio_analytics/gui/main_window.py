@@ -291,9 +291,9 @@ class MainWindow(QMainWindow):
             rows = [] if self.last_health is None else [self.last_health]
         elif snap is not None:
             rows = {
-                "overview": lambda: series_rows(snap.series),
-                "agents": lambda: list(snap.agents.rows),
-                "tools": lambda: list(snap.tools.rows),
+                "overview": lambda: series_rows(snap.series) if snap.series is not None else [],
+                "agents": lambda: list(snap.agents.rows) if snap.agents is not None else [],
+                "tools": lambda: list(snap.tools.rows) if snap.tools is not None else [],
                 "models": lambda: list(snap.models.rows) if snap.models else [],
                 "workflows": lambda: list(snap.workflows.rows) if snap.workflows else [],
                 "errors": lambda: list(snap.errors.groups) if snap.errors else [],
@@ -398,8 +398,10 @@ class MainWindow(QMainWindow):
         self.refresh_finished.emit(health)
 
     def _show_tabs(self, snap: DashboardSnapshot) -> None:
-        self.agents.show_rows(snap.agents.rows, snap.agents.total_rows)
-        self.tools.show_rows(snap.tools.rows, snap.tools.total_rows)
+        if snap.agents is not None:
+            self.agents.show_rows(snap.agents.rows, snap.agents.total_rows)
+        if snap.tools is not None:
+            self.tools.show_rows(snap.tools.rows, snap.tools.total_rows)
         if snap.workflows is not None:
             self.workflows.show_rows(snap.workflows.rows, snap.workflows.total_rows)
             self.workflows.chart.set_trends(snap.workflows.trends)  # type: ignore[attr-defined]

@@ -16,7 +16,6 @@ batch they travel in.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -34,11 +33,11 @@ from studio_analytics.tracker.settings import TrackerConfig, build_config
 #: Reasons listed per call at most this many times (the count is always exact).
 _MAX_REASONS = 20
 #: Rows per batch (one transaction) of an ingestor's own writer, unless ``batch_size`` is
-#: given: ingested rows carry random ids (hashes of trace and span ids) in four indexes
-#: each, so a batch dirties about one page per row and index until it is large enough
-#: for rows to share pages; on SQLite, 10,000 rows a batch took about a third less CPU
-#: per row than the tracker's 2,000 (benchmarks/bench_otlp_receiver.py, docs/notes/otlp-receiver.md).
-INGEST_BATCH_SIZE = int(os.environ.get("SA_INGEST_BATCH", "10000"))
+#: given. Ingested rows carry random ids (hashes of trace and span ids) in up to four
+#: indexes each, so a batch dirties about one index page per row and index until it is
+#: large enough for rows to share pages: SQLite's writer process took 27 µs a row in
+#: batches of 10,000 against 36 µs in the tracker's 2,000 (benchmarks/bench_otlp_receiver.py).
+INGEST_BATCH_SIZE = 10_000
 
 
 @dataclass(frozen=True)

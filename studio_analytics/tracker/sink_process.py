@@ -191,8 +191,11 @@ class ProcessSink:
         conn = self._conn
         if self._outstanding is None or conn is None:
             return True
+        left = self._outstanding - time.monotonic()
+        if left <= 0:
+            return True  # past its deadline: result() stops the child and raises
         try:
-            return conn.poll(max(0.0, min(timeout, self._outstanding - time.monotonic())))
+            return conn.poll(min(timeout, left))
         except (OSError, EOFError):
             return True
 

@@ -15,7 +15,7 @@ from studio_analytics.db.engine import create_db_engine
 from studio_analytics.gui.main_window import MainWindow
 from tests.demo_data import demo_fixtures
 
-demo_sqlite, demo_url = demo_fixtures(executions=2_500, days=3, seed=13, pg_executions=1_200)
+demo_sqlite, demo_url = demo_fixtures(executions=2_500, days=3, seed=13, pg_executions=1_500)
 
 
 @pytest.fixture

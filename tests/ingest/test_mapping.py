@@ -119,3 +119,14 @@ def test_odd_attribute_values_are_skipped() -> None:
     assert (m.model, m.input_tokens, m.output_tokens, m.cost) == ("unknown", None, None, None)
     t = _map({"gen_ai.operation.name": "execute_tool", "gen_ai.tool.call.arguments": "{broken"})
     assert t.input == "{broken"
+
+
+def test_infinite_numbers_are_no_count_and_no_crash() -> None:
+    """An OTLP double can be infinite: as a token count it is skipped (the next key is
+    read), never turned into an int (which raised, and the whole request was refused)."""
+    m = _map({"gen_ai.operation.name": "chat", "gen_ai.request.model": "m",
+              "gen_ai.usage.input_tokens": float("inf"), "gen_ai.usage.prompt_tokens": 5,
+              "gen_ai.usage.output_tokens": float("-inf"), "gen_ai.response.time_to_first_chunk": float("inf")})
+    assert (m.input_tokens, m.output_tokens) == (5, None)
+    agent = _map({"gen_ai.operation.name": "invoke_agent", "gen_ai.usage.input_tokens": float("inf")})
+    assert agent.usage is None

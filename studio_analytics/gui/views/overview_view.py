@@ -68,6 +68,8 @@ class OverviewView(QWidget):
         self.response_time.set_value(k.avg_response_time_ms, comparable=comparable)
         self.success_rate.set_value(k.success_rate, comparable=comparable)
         self._show_cost(snap, comparable)
+        if snap.series is None or snap.agents is None or snap.tools is None:
+            return  # read for another tab: the charts keep what they show until the overview is back
         self.executions_chart.set_series(snap.series)
         self.latency_chart.set_series(snap.series)
         self.agent_doughnut.set_values([r.agent_name for r in snap.agents.rows], [r.executions for r in snap.agents.rows])
