@@ -318,7 +318,8 @@ def measure(url: str, n: int) -> dict[str, float]:
             lambda: list_executions(conn, time_range(days=30), after=deep_cursor, limit=200), repeats=9)
         out["refresh"], out["refresh_plain"] = timed_pair(lambda: dashboard_snapshot(conn, tr, generation=1),
                                                           lambda: dashboard_snapshot(conn, tr, generation=1))
-        models_tab = frozenset({"overview", "models"})
+        # What the window reads while the Models tab is shown: the KPIs and the tab's figures.
+        models_tab = frozenset({"models"})
         out["models_refresh"] = timed(lambda: dashboard_snapshot(conn, tr, generation=1, tabs=models_tab), repeats=7)
         out["models_tab"] = timed(lambda: model_usage(conn, tr), repeats=7)
         # the trace tree of an execution 90% deep (3 tools + 3 model calls)
@@ -367,7 +368,7 @@ def report(label: str, m: dict[str, float], naive: float | None = None) -> None:
     print(f"[{label}] refresh with every tab's queries (7 days):      {m['every_tab']:8.1f} ms")
     print(f"[{label}] same refresh without the model-call figures:    {m['refresh_plain']:8.1f} ms  "
           f"-> cost KPI, agents' tokens and cost add {100 * (refresh / m['refresh_plain'] - 1):.0f} %")
-    print(f"[{label}] overview and Models tab in one refresh:         {m['models_refresh']:8.1f} ms")
+    print(f"[{label}] Models tab refresh (KPIs + model usage):        {m['models_refresh']:8.1f} ms")
     print(f"[{label}] same from raw rows only (SQL):                  {m['raw_models_refresh']:8.1f} ms  "
           f"-> {m['raw_models_refresh'] / m['models_refresh']:.1f}x slower")
     print(f"[{label}] Models tab alone (model_usage with series):      {m['models_tab']:8.1f} ms")
@@ -381,7 +382,7 @@ def report(label: str, m: dict[str, float], naive: float | None = None) -> None:
     for name in VIEWS:
         print(f"[{label}]   {name:34} {m[f'view:{name}']:8.1f} ms   raw rows only {m[f'raw:{name}']:8.1f} ms")
     print(f"[{label}] targets: overview with cost <= 150 ms ({'met' if refresh <= 150 else 'NOT met'}), "
-          f"Models tab <= 150 ms ({'met' if m['models_tab'] <= 150 else 'NOT met'}), "
+          f"Models tab <= 150 ms ({'met' if m['models_refresh'] <= 150 else 'NOT met'}), "
           f"page <= 5 ms ({'met' if max(m['newest'], m['deep']) <= 5 else 'NOT met'})")
 
 
