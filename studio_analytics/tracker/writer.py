@@ -2,7 +2,9 @@
 
 It wakes when a batch is full or every ``flush_interval_s``, turns queued span records
 into rows (ids, timestamps, bounded/redacted text — work kept off the agent's thread),
-and writes each batch in one transaction, bounded in time (``write_timeout_s``). When
+and writes each batch in one transaction, bounded in time (``write_timeout_s``); with
+SQLite, written by a child process, it prepares the next batch while the child writes
+the last one (:meth:`BatchWriter._drain_overlapped`). When
 the database is away (unreachable, hung, locked, recreated, missing tables, read-only,
 full) the batch goes to the local spool and the writer backs off; the spool is replayed
 a slice at a time between live batches, oldest first, so live rows keep flowing while

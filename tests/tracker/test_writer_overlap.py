@@ -9,8 +9,8 @@ is replaced once the write deadline passes, its batch spooled and nothing lost. 
 to the child while an answer is outstanding never reads that stale answer as its own.
 
 The child is kept busy for real: a trigger makes inserting an execution of the agent
-named ``slow`` run a cross join in SQLite (about a second of CPU), and another refuses
-executions of the agent ``poison``.
+named ``slow`` run a cross join in SQLite (sized here to take about half a second), and
+another refuses executions of the agent ``poison``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ from tests.tracker.faults import (
     wait_until,
 )
 
-_BURN_ROWS = 2_500  # the cross join counts 2,500^2 pairs per slow insert
+_BURN_ROWS = 2_500  # the cross join counts (at least) 2,500^2 pairs per slow insert
+_SLOW_S = 0.5  # what a slow insert should take: far longer than the writer needs to take rows
 
 
 def _slow_seconds(path: str) -> float:
@@ -62,12 +63,17 @@ def guarded_url(sqlite_db_url: str) -> Iterator[str]:
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE sa_burn (x INTEGER)")
         conn.executemany("INSERT INTO sa_burn VALUES (?)", [(i,) for i in range(_BURN_ROWS)])
+    conn.close()
+    # Sized to this machine: the join's time grows with the square of the table.
+    more = int(_BURN_ROWS * (min(_SLOW_S / max(_slow_seconds(path), 1e-3), 400.0) ** 0.5 - 1))
+    with sqlite3.connect(path) as conn:
+        conn.executemany("INSERT INTO sa_burn VALUES (?)", [(i,) for i in range(max(0, more))])
         conn.execute("CREATE TRIGGER sa_slow BEFORE INSERT ON agent_execution_metrics "
                      "WHEN NEW.agent_name = 'slow' BEGIN SELECT count(*) FROM sa_burn a, sa_burn b; END")
         conn.execute("CREATE TRIGGER sa_no_poison BEFORE INSERT ON agent_execution_metrics "
                      "WHEN NEW.agent_name = 'poison' BEGIN SELECT RAISE(ABORT, 'no poison'); END")
     conn.close()
-    assert _slow_seconds(path) > 0.1, "the slow insert is too fast on this machine to show anything"
+    assert _slow_seconds(path) > _SLOW_S / 3, "the slow insert is too fast to show anything"
     yield sqlite_db_url
     tracker.shutdown(5)
 
