@@ -16,7 +16,7 @@ run: system-deps $(STAMP_RUN)
 	$(BIN)/studio-analytics
 
 test: system-deps $(STAMP_DEV)
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -n auto --dist loadfile
 
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check .

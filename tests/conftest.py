@@ -8,6 +8,7 @@ Each test gets its own freshly created database, dropped afterwards.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 
@@ -23,6 +24,12 @@ from studio_analytics.db.migrate import upgrade_database  # noqa: E402
 PG_ENV = "STUDIO_ANALYTICS_TEST_PG_URL"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slow tests first: the suite is spread over workers file by file (pytest-xdist,
+    in collection order), and a two-minute soak handed out last would run alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: the rest keep their order
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -32,6 +39,13 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     """Every test gets its own STUDIO_ANALYTICS_HOME; nothing touches the user's data."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("STUDIO_ANALYTICS_HOME", str(home))
+    # Qt's settings (window state, columns, saved views) too, in this process and in
+    # the windows tests start as subprocesses: tests run side by side (pytest-xdist).
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "xdg-config"))
+    qtcore = sys.modules.get("PySide6.QtCore")
+    if qtcore is not None:
+        for fmt in (qtcore.QSettings.Format.NativeFormat, qtcore.QSettings.Format.IniFormat):
+            qtcore.QSettings.setPath(fmt, qtcore.QSettings.Scope.UserScope, str(home / "qt-settings"))
     monkeypatch.delenv("STUDIO_ANALYTICS_DB", raising=False)
     monkeypatch.delenv("STUDIO_ANALYTICS_DISABLED", raising=False)
     yield str(home)

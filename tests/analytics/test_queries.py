@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -21,12 +23,14 @@ from studio_analytics.analytics import (
 )
 from studio_analytics.analytics.timerange import bucket_starts, previous_period
 from studio_analytics.db.engine import create_db_engine
+from studio_analytics.db.migrate import upgrade_database
 from studio_analytics.db.models import AgentExecutionMetrics, SessionMetrics, ToolUsageMetrics
 from studio_analytics.db.rollups import (
     PERCENTILE_RELATIVE_ERROR,
     USE_ROLLUPS_OPTION,
     rebuild_rollups,
 )
+from tests.pg_databases import pg_database
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 # Ranges end mid-hour so the rollup path also reads raw rows for the partial hours.
@@ -61,19 +65,32 @@ class Data(tuple):  # (url, executions, tools) and how the queries read them
     mode: str
 
 
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def dataset(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Data]:
+    """Rows inserted directly, rollups rebuilt from them, once per dialect for the
+    module (its tests only read them)."""
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('queries') / 'metrics.sqlite3'}"
+        else:
+            url = stack.enter_context(pg_database(request.getfixturevalue("pg_server_url")))
+        execs, tools = _make_rows()
+        engine = create_db_engine(url)
+        upgrade_database(engine)
+        with engine.begin() as conn:
+            conn.execute(insert(AgentExecutionMetrics), execs)
+            conn.execute(insert(ToolUsageMetrics), tools)
+            conn.execute(insert(SessionMetrics), _sessions_of(execs))
+            rebuild_rollups(conn)
+        engine.dispose()
+        yield Data((url, execs, tools))
+
+
 @pytest.fixture(params=["rollups", "raw"])
-def data_url(db_url: str, request: pytest.FixtureRequest) -> Data:
-    """Rows inserted directly, rollups rebuilt from them; the queries read either the
-    rollups (plus raw rows for the partial hours) or raw rows only."""
-    execs, tools = _make_rows()
-    engine = create_db_engine(db_url)
-    with engine.begin() as conn:
-        conn.execute(insert(AgentExecutionMetrics), execs)
-        conn.execute(insert(ToolUsageMetrics), tools)
-        conn.execute(insert(SessionMetrics), _sessions_of(execs))
-        rebuild_rollups(conn)
-    engine.dispose()
-    data = Data((db_url, execs, tools))
+def data_url(dataset: Data, request: pytest.FixtureRequest) -> Data:
+    """The module's rows, read either from the rollups (plus raw rows for the partial
+    hours) or from raw rows only."""
+    data = Data(dataset)
     data.mode = request.param
     return data
 

@@ -6,6 +6,7 @@ import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import insert
 
 from studio_analytics import tracker
@@ -27,6 +28,7 @@ def _old_rows(url: str, n: int) -> None:
     engine.dispose()
 
 
+@pytest.mark.slow
 def test_every_figure_of_a_snapshot_comes_from_one_read(db_url: str) -> None:
     _old_rows(db_url, 7)
     tracker.configure(db_url=db_url, flush_interval_s=0.01, batch_size=20)

@@ -72,6 +72,7 @@ def test_open_session_screenshot(demo, tmp_path: Path) -> None:
     assert (image.width(), image.height()) == (900, 600)
 
 
+@pytest.mark.slow
 def test_bad_targets_are_refused(demo, tmp_path: Path) -> None:
     url, _execution, _session = demo
     proc = _run("--db", url, "--open", "execution:not-a-uuid", "--screenshot", str(tmp_path / "x.png"))

@@ -94,9 +94,10 @@ def drain(timeout: float = 60) -> Any:
     """Flush, then keep flushing until the spool holds nothing for this database (a
     flush returns once rows are written *or spooled*; the replay may take longer)."""
     def empty() -> bool:
-        tracker.flush(2)
+        # flush() is False while a batch is still being written (queued is 0 by then).
+        done = tracker.flush(2)
         s = tracker.stats()
-        return s.queued == 0 and s.spool_pending == 0
+        return done and s.queued == 0 and s.spool_pending == 0
 
     if not eventually(empty, timeout, interval=0.05):
         pytest.fail(f"the spool did not drain within {timeout:.0f}s: {tracker.stats()}")
@@ -121,9 +122,9 @@ def produce_paced(total: int, seconds: float, agent: str = "paced", *, burst: in
                   during: Callable[[float], None] | None = None, tools: bool = False) -> int:
     """An agent loop: ``total`` executions spread over about ``seconds``, in bursts.
 
-    Between bursts it busy-waits on ``perf_counter`` (an agent doing other work) and
-    calls ``during(elapsed)`` so a test can look at the tracker while the agent runs.
-    Returns the rows made.
+    Between bursts it waits in 1 ms steps (an agent waiting on its model or tools, as
+    agents mostly do) and calls ``during(elapsed)`` so a test can look at the tracker
+    while the agent runs. Returns the rows made.
     """
     made = 0
     started = time.perf_counter()
@@ -134,6 +135,9 @@ def produce_paced(total: int, seconds: float, agent: str = "paced", *, burst: in
         while (now := time.perf_counter()) < due:
             if during is not None:
                 during(now - started)
+            # Not a busy wait: on a loaded machine (tests side by side) spinning here
+            # would starve the writer thread of the GIL, which no real agent does.
+            time.sleep(0.001)
     return made
 
 

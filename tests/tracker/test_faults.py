@@ -23,6 +23,7 @@ from tests.tracker.conftest import (
     count,
     rows,
 )
+from tests.tracker.faults import eventually
 from tests.tracker.tcp_proxy import TcpProxy
 
 
@@ -187,7 +188,9 @@ def test_exit_flush_writes_without_explicit_flush(tmp_path: Path, spool_file: Pa
     db = tmp_path / "exit.sqlite3"
     script = textwrap.dedent(f"""
         from studio_analytics import tracker
-        tracker.configure(db_url="sqlite:///{db}", spool_path="{spool_file}", flush_interval_s=30)
+        # exit_timeout_s: time enough on a busy machine to start the writer and create the schema
+        tracker.configure(db_url="sqlite:///{db}", spool_path="{spool_file}", flush_interval_s=30,
+                          exit_timeout_s=30)
         for i in range(500):
             with tracker.track_agent_execution(agent_name="bye"):
                 pass
@@ -216,7 +219,11 @@ def test_tracker_errors_never_reach_the_agent(tmp_path: Path, spool_file: Path) 
     configure_fast(f"sqlite:///{tmp_path / 'foreign.sqlite3'}", spool_file)
     with tracker.track_agent_execution(agent_name="A") as run:
         run.record_tokens("not a number")  # type: ignore[arg-type]
-    tracker.flush(2)
-    s = tracker.stats()
-    assert s.errors >= 1 and s.spool_pending == 1
+
+    def settled() -> bool:
+        tracker.flush(2)
+        s = tracker.stats()
+        return s.errors >= 1 and s.spool_pending == 1
+
+    assert eventually(settled, 30, interval=0.05), tracker.stats()
     tracker.shutdown(2)
