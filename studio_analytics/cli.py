@@ -37,13 +37,15 @@ EXIT_USAGE = 2
 
 def add_db_argument(parser: argparse.ArgumentParser) -> None:
     """``--db``, and ``--debug``, which every command with a database accepts too."""
+    # SUPPRESS: a subcommand's unset --db must not undo one given before the subcommand.
     parser.add_argument(
         "--db",
         metavar="URL",
+        default=argparse.SUPPRESS,
         help="database URL or SQLite file path (default: $STUDIO_ANALYTICS_DB, "
         "then the SQLite file in the user data folder)",
     )
-    # SUPPRESS: a subcommand's unset default must not undo a --debug given before it.
+    # The same for --debug.
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show the traceback of an unexpected error, and the tracker's")
 

@@ -129,7 +129,7 @@ def agent_usage(conn: Connection, tr: TimeRange, *, sort: str = "executions", de
                 avg_duration_ms=_f(r["avg_duration_ms"]), p50_duration_ms=p(r["p50"]),
                 p95_duration_ms=p(r["p95"]), p99_duration_ms=p(r["p99"]),
                 total_tool_calls=int(r["total_tool_calls"]), total_tokens=int(r["total_tokens"]),
-                last_used=r["last_used"],
+                last_used=r["last_used"], approximate=split.uses_rollups,
                 **(_model_fields(r) if models else {}),
             )
             for r in rows

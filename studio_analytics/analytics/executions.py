@@ -4,11 +4,26 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, bindparam, case, exists, func, or_, select, true, tuple_, type_coerce
+from sqlalchemy import (
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    true,
+    tuple_,
+    type_coerce,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -28,6 +43,7 @@ from studio_analytics.db.models import STATUS_ALIASES, Status, normalize_status
 from studio_analytics.db.models import AgentExecutionMetrics as AEM
 from studio_analytics.db.models import ModelCallMetrics as MCM
 from studio_analytics.db.models import ToolUsageMetrics as TUM
+from studio_analytics.db.models import WorkflowMetrics as WM
 from studio_analytics.db.rollup_models import AgentHourlyRollup
 from studio_analytics.db.types import uuid_from_int
 
@@ -38,15 +54,19 @@ COUNT_CAP = 10_000
 LAST_ID = 2**62
 #: The ESCAPE character of every LIKE built from user text (same on SQLite and PostgreSQL).
 LIKE_ESCAPE = "\\"
+#: Characters of the query the list shows (its optional "Query" column).
+QUERY_PREVIEW = 120
 _PLACEHOLDER = re.compile(r"<(?:n|id|hex|url)>|'<v>'|\"<v>\"")
 
 
-def execution_where(f: ExecutionFilter) -> list[ColumnElement[bool]]:
+def execution_where(f: ExecutionFilter, *, model_calls: bool = True) -> list[ColumnElement[bool]]:
     """The range and filters as SQL whose values are bound parameters: pass
-    :func:`execution_params` when executing. Which filters are set shapes the SQL."""
+    :func:`execution_params` when executing. Which filters are set shapes the SQL
+    (see :func:`filter_shape`). ``model_calls``: the database has the model-call table;
+    without it the cost and model filters match nothing."""
     where: list[ColumnElement[bool]] = [AEM.start_time >= bindparam("r_start"), AEM.start_time < bindparam("r_end")]
     if f.agent_name:
-        where.append(AEM.agent_name == bindparam("f_agent"))
+        where.append(AEM.agent_name.ilike(bindparam("f_agent"), escape=LIKE_ESCAPE))
     if f.status:
         wanted = Status(f.status)
         where.append(status_in(AEM.status, tuple(raw for raw, st in STATUS_ALIASES.items() if st is wanted)))
@@ -55,16 +75,91 @@ def execution_where(f: ExecutionFilter) -> list[ColumnElement[bool]]:
     if f.correlation_id:
         where.append(AEM.correlation_id == bindparam("f_correlation"))
     if f.user_id:
-        where.append(AEM.user_id == bindparam("f_user"))
+        where.append(AEM.user_id.ilike(bindparam("f_user"), escape=LIKE_ESCAPE))
     if f.text:
         pattern = bindparam("f_text")
         where.append(or_(*(column.ilike(pattern, escape=LIKE_ESCAPE)
-                           for column in (AEM.query, AEM.error_message, AEM.agent_name))))
+                           for column in (AEM.query, AEM.response, AEM.error_message, AEM.agent_name))))
     if f.tool_name:
-        where.append(exists().where(TUM.execution_id == AEM.execution_id, TUM.tool_name == bindparam("f_tool")))
+        where.append(exists().where(TUM.execution_id == AEM.execution_id,
+                                    TUM.tool_name.ilike(bindparam("f_tool"), escape=LIKE_ESCAPE)))
     if f.error_signature:
         where.append(AEM.error_message.like(bindparam("f_signature"), escape=LIKE_ESCAPE))
+    where.extend(_measure_where(f))
+    if f.model is not None or f.min_cost_usd is not None:
+        where.extend(_model_where(f) if model_calls else [false()])
+    if f.workflow:
+        where.append(_workflow_where())
+    if f.has_error is not None:
+        has = and_(AEM.error_message.is_not(None), AEM.error_message != "")
+        where.append(has if f.has_error else not_(has))
     return where
+
+
+def _measure_where(f: ExecutionFilter) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if f.min_duration_ms is not None:
+        where.append(AEM.duration_ms >= bindparam("f_min_duration"))
+    if f.max_duration_ms is not None:
+        where.append(AEM.duration_ms <= bindparam("f_max_duration"))
+    if f.min_tokens is not None:
+        where.append(AEM.tokens_used >= bindparam("f_min_tokens"))
+    return where
+
+
+def _model_where(f: ExecutionFilter) -> list[ColumnElement[bool]]:
+    """The execution's own model calls (ix_model_execution): one made to a matching
+    model, or a priced total at least the minimum (unpriced calls count for nothing)."""
+    mine = MCM.execution_id == AEM.execution_id
+    where: list[ColumnElement[bool]] = []
+    if f.model:
+        where.append(exists().where(mine, MCM.model.ilike(bindparam("f_model"), escape=LIKE_ESCAPE)))
+    if f.min_cost_usd is not None:
+        cost = select(func.sum(MCM.cost_usd)).where(mine).scalar_subquery()
+        where.append(cost >= bindparam("f_min_cost"))
+    return where
+
+
+def _id_hex(column: Any) -> ColumnElement[str]:
+    """An id as 32 lower-case hex digits on both dialects: workflow ids are UUIDs (hex on
+    SQLite, dashed on PostgreSQL) while correlation ids are the dashed text."""
+    return func.replace(func.lower(cast(column, String)), "-", "")
+
+
+def _workflow_where() -> ColumnElement[bool]:
+    """Executions of a workflow given by id (dashed or not), or of any workflow whose
+    type contains the text (case-insensitive); a workflow's executions carry its id as
+    their correlation id."""
+    typed = select(_id_hex(WM.workflow_id)).where(WM.workflow_type.ilike(bindparam("f_workflow_type"),
+                                                                          escape=LIKE_ESCAPE),
+                                                   WM.start_time < bindparam("r_end"))
+    by_id = _id_hex(AEM.correlation_id)
+    return or_(AEM.correlation_id == bindparam("f_workflow"), by_id == bindparam("f_workflow_hex"), by_id.in_(typed))
+
+
+def filter_shape(f: ExecutionFilter) -> tuple[Any, ...]:
+    """What of ``f`` shapes the SQL of :func:`execution_where` (which filters are set,
+    the status and has-error values): the key of a cached statement."""
+    out: list[Any] = []
+    for field in fields(f):
+        value = getattr(f, field.name)
+        if field.name in ("status", "has_error"):
+            out.append(value)
+        elif field.name not in ("started_after", "started_before"):  # they narrow the range's parameters
+            out.append(bool(value) if isinstance(value, str) or value is None else True)
+    return tuple(out)
+
+
+def narrowed(tr: TimeRange, f: ExecutionFilter) -> TimeRange:
+    """The range cut to the filter's brushed span (never widened by it)."""
+    start = tr.start if f.started_after is None else max(tr.start, f.started_after)
+    end = tr.end if f.started_before is None else min(tr.end, f.started_before)
+    return replace(tr, start=start, end=max(start, end))
+
+
+def contains(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, literally."""
+    return f"%{escape_like(text)}%"
 
 
 def escape_like(text: str) -> str:
@@ -74,11 +169,21 @@ def escape_like(text: str) -> str:
 
 
 def execution_params(tr: TimeRange, f: ExecutionFilter) -> dict[str, Any]:
-    params: dict[str, Any] = {"r_start": tr.start, "r_end": tr.end, "f_agent": f.agent_name,
-                              "f_session": f.session_id, "f_correlation": f.correlation_id, "f_user": f.user_id,
-                              "f_tool": f.tool_name}
-    if f.text:
-        params["f_text"] = f"%{escape_like(f.text)}%"
+    tr = narrowed(tr, f)
+    params: dict[str, Any] = {"r_start": tr.start, "r_end": tr.end, "f_session": f.session_id,
+                              "f_correlation": f.correlation_id}
+    for key, value in (("f_agent", f.agent_name), ("f_user", f.user_id), ("f_tool", f.tool_name),
+                       ("f_text", f.text), ("f_model", f.model), ("f_workflow_type", f.workflow)):
+        if value:
+            params[key] = escape_like(value) if f.exact and key != "f_text" else contains(value)
+    if f.workflow:
+        params["f_workflow"] = f.workflow
+        try:
+            params["f_workflow_hex"] = uuid.UUID(f.workflow.strip()).hex
+        except ValueError:
+            params["f_workflow_hex"] = ""  # not an id: matches no correlation id
+    params.update({"f_min_duration": f.min_duration_ms, "f_max_duration": f.max_duration_ms,
+                   "f_min_tokens": f.min_tokens, "f_min_cost": f.min_cost_usd})
     if f.error_signature:
         # The signature's fixed parts as a LIKE pattern; the page is checked exactly below.
         params["f_signature"] = _PLACEHOLDER.sub("%", escape_like(f.error_signature)) + "%"
@@ -93,7 +198,8 @@ def _with_model_sums(page: Any, key_label: str, descending: bool, dialect: str) 
     rows = page.cte("page")
     sums = [func.sum(MCM.input_tokens).label("m_input_tokens"), func.sum(MCM.output_tokens).label("m_output_tokens"),
             func.sum(MCM.cost_usd).label("m_cost_usd"),
-            func.sum(case((MCM.cost_usd.is_(None), 1), else_=0)).label("m_unpriced_calls")]
+            func.sum(case((MCM.cost_usd.is_(None), 1), else_=0)).label("m_unpriced_calls"),
+            func.min(MCM.model).label("m_model"), func.count(func.distinct(MCM.model)).label("m_models")]
     if dialect == "postgresql":
         # LATERAL: a lookup per row whatever the table's size (with IN, the planner
         # hashed the whole table when it was small enough to look cheap).
@@ -105,7 +211,7 @@ def _with_model_sums(page: Any, key_label: str, descending: bool, dialect: str) 
         joined = rows.outerjoin(calls, calls.c.eid == rows.c.eid)
     order = (rows.c[key_label], rows.c.id)
     return (select(*(c for c in rows.c if c.key != "eid"), calls.c.m_input_tokens, calls.c.m_output_tokens,
-                   calls.c.m_cost_usd, calls.c.m_unpriced_calls)
+                   calls.c.m_cost_usd, calls.c.m_unpriced_calls, calls.c.m_model, calls.c.m_models)
             .select_from(joined).order_by(*(c.desc() if descending else c.asc() for c in order)))
 
 
@@ -129,22 +235,32 @@ def model_fields(r: Any) -> dict[str, Any]:
             "unpriced_calls": int(r.m_unpriced_calls or 0)}
 
 
+def list_order(sort: str, descending: bool) -> tuple[Any, Any]:
+    """The list's ORDER BY for a sort: the key, then the row id, both in one direction
+    (the keyset pages' order; an export in the view's order uses it too)."""
+    if sort not in SORTS:
+        raise ValueError(f"cannot sort executions by {sort!r}")
+    key = AEM.start_time if sort == "start_time" else func.coalesce(AEM.duration_ms, -1.0)
+    return (key.desc(), AEM.id.desc()) if descending else (key.asc(), AEM.id.asc())
+
+
 def _page_statement(dialect: str, sort: str, descending: bool, has_cursor: bool, f: ExecutionFilter,
                     limit: int, models: bool) -> Any:
     """The page query with every value a bound parameter (see :func:`_page_params`);
     built once per shape: building it cost more than the database's answer."""
     key = AEM.start_time if sort == "start_time" else func.coalesce(AEM.duration_ms, -1.0)
-    where = execution_where(f)
+    where = execution_where(f, model_calls=models)
     if has_cursor:
         # A row-value comparison lets SQLite and PostgreSQL seek the (key, id) index
         # straight to the cursor; the equivalent OR form made deep pages scan.
         position = tuple_(key, AEM.id)
         cursor = tuple_(bindparam("c_value", type_=key.type), bindparam("c_id"))
         where.append(position < cursor if descending else position > cursor)
-    order = (key.desc(), AEM.id.desc()) if descending else (key.asc(), AEM.id.asc())
+    order = list_order(sort, descending)
     columns = [AEM.id, type_coerce(AEM.execution_id, String).label("execution_id"), AEM.agent_name, AEM.start_time,
                AEM.duration_ms, AEM.status, AEM.tool_count, AEM.tokens_used, AEM.session_id, AEM.user_id,
-               func.substr(AEM.error_message, 1, 200).label("error")]
+               func.substr(AEM.error_message, 1, 200).label("error"),
+               func.substr(AEM.query, 1, QUERY_PREVIEW).label("query_preview"), AEM.correlation_id]
     if sort != "start_time":
         columns.append(key.label("k"))  # start_time is already there
     if not models:
@@ -181,9 +297,7 @@ def list_executions(conn: Connection, tr: TimeRange, *, filters: ExecutionFilter
               else replace(tr, start=max(tr.start, edge)))
     f = filters
     models = has_model_calls(conn)
-    shape = (conn.dialect.name, sort, descending, after is not None, limit, f.status, bool(f.agent_name),
-             bool(f.session_id), bool(f.correlation_id), bool(f.user_id), bool(f.text), bool(f.tool_name),
-             bool(f.error_signature), models)
+    shape = (conn.dialect.name, sort, descending, after is not None, limit, filter_shape(f), models)
     stmt = cached_statement(("page", *shape), lambda: _page_statement(conn.dialect.name, sort, descending,
                                                                       after is not None, f, limit, models))
     rows = conn.execute(stmt, _page_params(tr, f, after)).all()
@@ -197,18 +311,36 @@ def list_executions(conn: Connection, tr: TimeRange, *, filters: ExecutionFilter
     out = []
     # Unpacked by position (the statement's column order): a page is 200 rows on every
     # refresh, and reading a Row's fields by name cost more than the query.
-    for row_id, eid, agent, start, duration, raw, tools, tokens, session, user, error, *extra in rows:
+    types = _workflow_types(conn, {row.correlation_id for row in rows if row.correlation_id})
+    for row_id, eid, agent, start, duration, raw, tools, tokens, session, user, error, query, corr, *extra in rows:
         if f.error_signature and error_signature(error) != f.error_signature:
             continue
         status = status_name(raw) or normalize_status(raw).value
+        listed = (query, corr, types.get(corr) if corr else None)
         if models:
-            n_in, n_out, cost, unpriced = extra[-4:]
+            n_in, n_out, cost, unpriced, model, n_models = extra[-6:]
             out.append(ExecutionRow(_uuid(eid), agent, start, duration, status, int(tools or 0), tokens, session,
-                                    user, error, row_id, n_in, n_out, cost, unpriced or 0))
+                                    user, error, row_id, n_in, n_out, cost, unpriced or 0, *listed, model,
+                                    int(n_models or 0)))
         else:
             out.append(ExecutionRow(_uuid(eid), agent, start, duration, status, int(tools or 0), tokens, session,
-                                    user, error, row_id))
+                                    user, error, row_id, None, None, None, 0, *listed))
     return ExecutionPage(rows=tuple(out), next_cursor=cursor)
+
+
+def _workflow_types(conn: Connection, correlation_ids: set[str]) -> dict[str, str]:
+    """The workflow type of each correlation id that is a workflow's id: one indexed
+    lookup for the page's ids (at most a page of them), none when the page has none."""
+    ids: dict[uuid.UUID, str] = {}
+    for text in correlation_ids:
+        try:
+            ids[uuid.UUID(text)] = text
+        except ValueError:
+            continue  # a correlation id that is not a workflow's
+    if not ids:
+        return {}
+    found = conn.execute(select(WM.workflow_id, WM.workflow_type).where(WM.workflow_id.in_(list(ids))))
+    return {ids[_uuid(wid)]: wtype for wid, wtype in found}
 
 
 def cursor_at(when: datetime) -> PageCursor:
@@ -244,27 +376,32 @@ def _rollup_count_statement(split: Any, by_agent: bool) -> Any:
     def raw(where: ColumnElement[bool]) -> Any:
         conds = [where]
         if by_agent:
-            conds.append(AEM.agent_name == bindparam("f_agent"))
+            conds.append(AEM.agent_name.ilike(bindparam("f_agent"), escape=LIKE_ESCAPE))
         return select(func.count().label("n")).where(*conds)
 
     rolled = select(R.executions.label("n"))
     if by_agent:
-        rolled = rolled.where(R.agent_name == bindparam("f_agent"))
+        rolled = rolled.where(R.agent_name.ilike(bindparam("f_agent"), escape=LIKE_ESCAPE))
     u = combined(split, raw, AEM.start_time, rolled, R.hour)
     return select(zsum(u.c.n))
 
 
-def _rollup_count(conn: Connection, tr: TimeRange, agent_name: str | None) -> int:
-    """Executions of the range (of one agent) from whole hours of rollups plus the raw
-    rows of the partial edge hours: exact, and as fast for 30 days as for one hour."""
+def _rollup_count(conn: Connection, tr: TimeRange, agent_name: str | None, *, exact: bool = False) -> int:
+    """Executions of the range (of the agents whose name contains ``agent_name``, or is it
+    when ``exact``) from
+    whole hours of rollups plus the raw rows of the partial edge hours: exact, and as
+    fast for 30 days as for one hour."""
     split = split_range(conn, tr)
     stmt = cached_statement(("count", conn.dialect.name, split.shape, agent_name is not None),
                             lambda: _rollup_count_statement(split, agent_name is not None))
-    return int(conn.execute(stmt, {**split.params(), "f_agent": agent_name}).scalar() or 0)
+    pattern = None if agent_name is None else escape_like(agent_name) if exact else contains(agent_name)
+    return int(conn.execute(stmt, {**split.params(), "f_agent": pattern}).scalar() or 0)
 
 
 def _only_agent(f: ExecutionFilter) -> bool:
-    return f == ExecutionFilter(agent_name=f.agent_name)
+    """Filtered by agent (and a brushed span) only: countable from the rollups."""
+    return f == ExecutionFilter(agent_name=f.agent_name, started_after=f.started_after,
+                                started_before=f.started_before, exact=f.exact)
 
 
 def count_executions(conn: Connection, tr: TimeRange, *,
@@ -279,7 +416,8 @@ def count_executions(conn: Connection, tr: TimeRange, *,
     if f == ExecutionFilter():
         return ExecutionCount(range_total=total, matching=total)
     if _only_agent(f):
-        return ExecutionCount(range_total=total, matching=_rollup_count(conn, tr, f.agent_name))
+        return ExecutionCount(range_total=total, matching=_rollup_count(conn, narrowed(tr, f), f.agent_name or None,
+                                                                        exact=f.exact))
     if f.error_signature:
         # The signature is checked exactly in Python per row (see list_executions): count
         # the pages' rows, still bounded by the cap.
@@ -291,6 +429,6 @@ def count_executions(conn: Connection, tr: TimeRange, *,
             if cursor is None:
                 return ExecutionCount(range_total=total, matching=n)
         return ExecutionCount(range_total=total, matching=cap, capped=True)
-    inner = select(AEM.id).where(*execution_where(f)).limit(cap + 1).subquery()
+    inner = select(AEM.id).where(*execution_where(f, model_calls=has_model_calls(conn))).limit(cap + 1).subquery()
     n = int(conn.execute(select(func.count()).select_from(inner), execution_params(tr, f)).scalar() or 0)
     return ExecutionCount(range_total=total, matching=min(n, cap), capped=n > cap)

@@ -99,7 +99,7 @@ def model_usage(conn: Connection, tr: TimeRange, *, sort: str = "cost_usd", desc
             unpriced_calls=int(r["unpriced_calls"]), unpriced_input_tokens=int(r["unpriced_input_tokens"]),
             unpriced_output_tokens=int(r["unpriced_output_tokens"]),
             priced=any(prices.lookup(r["model"], provider) is not None for provider in (providers or (None,))),
-            last_used=r["last_used"],
+            last_used=r["last_used"], approximate=split.uses_rollups,
         ))
     totals = totals_of({name: rows[0][f"all_{name}"] for name in TOTAL_COLUMNS} if rows else {})
     return ModelUsage(rows=tuple(out), totals=totals, series=cost_series(conn, tr) if series else None,

@@ -11,7 +11,11 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # their modules import this one
+    from studio_analytics.analytics.heatmap import UsageHeatmap
+    from studio_analytics.analytics.users import UserActivity
 
 
 class Bucket(StrEnum):
@@ -81,6 +85,8 @@ class AgentUsageRow:
     output_tokens: int | None = None
     cost_usd: float | None = None  # priced calls only; None when none is priced
     unpriced_calls: int = 0
+    #: the percentiles come from the rollups' latency histograms (within ±4.4 %)
+    approximate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +111,8 @@ class ToolUsageRow:
     api_error_rate: float | None  # share of API calls with status >= 400 or failed
     top_agents: tuple[tuple[str, int], ...]  # (agent_name, calls), at most 3
     last_used: datetime | None
+    #: the percentile comes from the rollups' latency histograms (within ±4.4 %)
+    approximate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,12 +160,18 @@ class WorkflowPerformanceRow:
     total_tokens: int
     avg_satisfaction: float | None
     avg_completion_rate: float | None
+    #: how many of the runs have a satisfaction score / a completion rate (the means' base)
+    satisfaction_count: int = 0
+    completion_count: int = 0
+    #: p95 read from the hourly histograms (within their bound), not from raw rows
+    approximate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class WorkflowPerformance:
     rows: tuple[WorkflowPerformanceRow, ...]
-    #: per workflow type: (bucket_starts, runs, avg_duration_ms) numpy arrays
+    #: per workflow type: an analytics.workflows.WorkflowTrend (bucket_starts, runs,
+    #: avg_duration_ms, p95_duration_ms, success_rate numpy arrays)
     trends: dict[str, tuple[Any, Any, Any]] = field(default_factory=dict)
     #: workflow types in the range, whatever the limit on ``rows``
     total_rows: int = 0
@@ -253,6 +267,12 @@ class ExecutionRow:
     output_tokens: int | None = None
     cost_usd: float | None = None
     unpriced_calls: int = 0
+    # Issue 16, the Executions list's optional columns (filled by list_executions only).
+    query_preview: str | None = None  # the query's first 120 characters
+    correlation_id: str | None = None  # e.g. the workflow's id
+    workflow_type: str | None = None  # the workflow whose id is the correlation id
+    model: str | None = None  # a model it called (the first by name)
+    model_count: int = 0  # how many different models it called
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,6 +362,23 @@ class ExecutionFilter:
     text: str | None = None  # substring of query or error_message
     error_signature: str | None = None  # an ErrorGroup.signature
     correlation_id: str | None = None  # e.g. a workflow id: the workflow's executions
+    # Issue 16 (Executions list): agent, tool, user and model match case-insensitive substrings.
+    min_duration_ms: float | None = None
+    max_duration_ms: float | None = None
+    min_tokens: int | None = None  # tokens_used at least
+    min_cost_usd: float | None = None  # the execution's own model calls cost at least
+    model: str | None = None  # made a call to a model whose name contains this
+    workflow: str | None = None  # a workflow id, or part of a workflow type
+    has_error: bool | None = None  # True: with an error message; False: without
+    started_after: datetime | None = None  # a brushed span, inside the range
+    started_before: datetime | None = None
+    #: agent, tool, user, model and workflow are whole names (case-insensitive), not
+    #: parts: a drill-down from a row means that agent, not every agent containing it
+    exact: bool = False
+
+
+#: The ExecutionFilter fields ``exact`` makes whole names.
+NAME_FIELDS = ("agent_name", "tool_name", "user_id", "model", "workflow")
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,6 +452,8 @@ class ModelUsageRow:
     #: the model has a price in the current price table
     priced: bool
     last_used: datetime | None
+    #: the percentiles come from the rollups' latency histograms (within ±4.4 %)
+    approximate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -478,6 +517,9 @@ class DashboardSnapshot:
     sessions: SessionActivity | None = None
     health: Health | None = None
     models: ModelUsage | None = None
+    #: the Users tab's table and all users' heatmap (None unless that tab is shown)
+    users: UserActivity | None = None
+    heatmap: UsageHeatmap | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -175,6 +175,22 @@ def histogram_percentiles(conn: Connection, split: RangeSplit, fractions: Sequen
     from the daily table when there is one (see :meth:`RangeSplit.histogram_spans`),
     other whole hours from the hourly table. ``keys_disjoint``: no key appears in two
     parts (keys are the hours themselves), so the parts need no adding up."""
+    agg = histogram_counts(conn, split, raw_key=raw_key, raw_value=raw_value, raw_time=raw_time,
+                           raw_filter=raw_filter, histogram=histogram, keys_disjoint=keys_disjoint)
+    cum = select(
+        agg.c.key, agg.c.b,
+        func.sum(agg.c.n).over(partition_by=agg.c.key, order_by=agg.c.b).label("cum"),
+        func.sum(agg.c.n).over(partition_by=agg.c.key).label("total"),
+    ).subquery()
+    cols = [func.min(case((cum.c.cum >= f * cum.c.total, cum.c.b))).label(f"p{round(f * 100)}") for f in fractions]
+    return select(cum.c.key, *cols).group_by(cum.c.key).subquery()
+
+
+def histogram_counts(conn: Connection, split: RangeSplit, *, raw_key: Any, raw_value: Any, raw_time: Any,
+                     raw_filter: Any, histogram: Histogram, keys_disjoint: bool = False) -> Any:
+    """Subquery ``key, b, n``: the range's latency histogram per key — raw edge rows
+    bucketed in SQL plus the whole hours (and days) from the histogram tables (see
+    :func:`histogram_percentiles`). A raw-only split reads its one span from raw rows."""
     dialect = conn.dialect.name
     parts = []
     for i in range(len(split.edges)):
@@ -184,6 +200,9 @@ def histogram_percentiles(conn: Connection, split: RangeSplit, fractions: Sequen
             .where(within(raw_time, i), raw_value.isnot(None), raw_filter)
             .group_by(raw_key, bucket)
         )
+    if split.hours is None:
+        u = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+        return select(u.c.key, u.c.b, func.sum(u.c.n).label("n")).group_by(u.c.key, u.c.b).subquery()
     hourly = histogram.hourly
     if histogram.daily is not None:
         days, spans = split.histogram_spans()
@@ -208,13 +227,7 @@ def histogram_percentiles(conn: Connection, split: RangeSplit, fractions: Sequen
     else:
         agg = select(u.c.key, u.c.b, func.sum(u.c.n).label("n")).group_by(u.c.key, u.c.b).having(
             func.sum(u.c.n) > 0).subquery()
-    cum = select(
-        agg.c.key, agg.c.b,
-        func.sum(agg.c.n).over(partition_by=agg.c.key, order_by=agg.c.b).label("cum"),
-        func.sum(agg.c.n).over(partition_by=agg.c.key).label("total"),
-    ).subquery()
-    cols = [func.min(case((cum.c.cum >= f * cum.c.total, cum.c.b))).label(f"p{round(f * 100)}") for f in fractions]
-    return select(cum.c.key, *cols).group_by(cum.c.key).subquery()
+    return agg
 
 
 def by_name(column: str) -> Callable[[Any, str], Any]:

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from sqlalchemy.engine import Connection
 
 from studio_analytics.analytics.agents import AGENT_MODEL_SORTS, agent_usage
 from studio_analytics.analytics.errors import error_analysis
 from studio_analytics.analytics.health import connection_health
+from studio_analytics.analytics.heatmap import usage_heatmap
 from studio_analytics.analytics.kpis import summary_kpis
 from studio_analytics.analytics.models import model_usage
 from studio_analytics.analytics.results import DashboardSnapshot, Health, TimeRange
 from studio_analytics.analytics.series import time_series
 from studio_analytics.analytics.sessions import session_activity
 from studio_analytics.analytics.tools import tool_usage
+from studio_analytics.analytics.users import user_activity
 from studio_analytics.analytics.workflows import workflow_performance
 
 
@@ -24,7 +26,7 @@ def dashboard_snapshot(conn: Connection, tr: TimeRange, *, generation: int,
                        agent_sort: tuple[str, bool] = ("executions", True),
                        tool_sort: tuple[str, bool] = ("calls", True),
                        sorts: dict[str, tuple[str, bool]] | None = None,
-                       health: Health | None = None) -> DashboardSnapshot:
+                       health: Health | None = None, heatmap_tz: tzinfo | None = UTC) -> DashboardSnapshot:
     """KPIs (with cost) always; the series, agents and tools when the overview (or their
     own tab) is in ``tabs``; workflows, errors, sessions and models only when their tab is
     (``models`` stays None on a database without model calls). A hidden tab costs
@@ -54,11 +56,17 @@ def dashboard_snapshot(conn: Connection, tr: TimeRange, *, generation: int,
     if "models" in tabs:
         field, desc = sorts.get("models", ("cost_usd", True))
         models = model_usage(conn, tr, sort=field, descending=desc)
+    users = heatmap = None
+    if "users" in tabs:  # heatmap_tz: the window's zone (None: this computer's)
+        field, desc = sorts.get("users", ("executions", True))
+        users = user_activity(conn, tr, sort=field, descending=desc)
+        heatmap = usage_heatmap(conn, tr, tz=heatmap_tz)
     return DashboardSnapshot(
         generation=generation, time_range=tr, taken_at=datetime.now(UTC),
         query_ms=(time.perf_counter() - started) * 1000,
         kpis=kpis, series=series, agents=agents, tools=tools,
         workflows=workflows, errors=errors, sessions=sessions, health=health, models=models,
+        users=users, heatmap=heatmap,
     )
 
 
@@ -66,7 +74,8 @@ def read_dashboard(conn: Connection, url: str, tr: TimeRange, *, generation: int
                    tabs: frozenset[str] = frozenset({"overview"}),
                    agent_sort: tuple[str, bool] = ("executions", True),
                    tool_sort: tuple[str, bool] = ("calls", True),
-                   sorts: dict[str, tuple[str, bool]] | None = None) -> tuple[Health, DashboardSnapshot | None]:
+                   sorts: dict[str, tuple[str, bool]] | None = None,
+                  heatmap_tz: tzinfo | None = UTC) -> tuple[Health, DashboardSnapshot | None]:
     """Health (with the range's row counts) and the snapshot, from one read.
 
     Run it inside :func:`studio_analytics.db.engine.read_transaction`: every figure of
@@ -76,4 +85,4 @@ def read_dashboard(conn: Connection, url: str, tr: TimeRange, *, generation: int
     if not health.ok:
         return health, None
     return health, dashboard_snapshot(conn, tr, generation=generation, tabs=tabs, agent_sort=agent_sort,
-                                      tool_sort=tool_sort, sorts=sorts, health=health)
+                                      tool_sort=tool_sort, sorts=sorts, health=health, heatmap_tz=heatmap_tz)

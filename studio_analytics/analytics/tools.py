@@ -143,6 +143,7 @@ def tool_usage(conn: Connection, tr: TimeRange, *, sort: str = "calls", descendi
                 external_apis=tuple(apis.get(r["tool_name"], ())), api_calls=int(r["api_calls"]),
                 api_error_rate=None if r["api_error_rate"] is None else float(r["api_error_rate"]),
                 top_agents=tuple(top.get(r["tool_name"], ())), last_used=r["last_used"],
+                approximate=split.uses_rollups,
             )
             for r in rows
         ),

@@ -20,8 +20,10 @@ from typing import Any
 import numpy as np
 
 from studio_analytics import analytics
+from studio_analytics.analytics.heatmap import WEEKDAYS, usage_heatmap
 from studio_analytics.analytics.models import BREAKDOWNS, cost_breakdown, model_usage
 from studio_analytics.analytics.results import CostBreakdownRow, ModelUsageRow, TimeRange
+from studio_analytics.analytics.users import UserActivityRow, user_activity
 from studio_analytics.commands.failures import UsageError, database_errors
 from studio_analytics.commands.options import (
     add_range_arguments,
@@ -34,9 +36,10 @@ from studio_analytics.db.schema_state import require_metrics_tables
 from studio_analytics.export.csv_export import write_rows_csv
 
 SCHEMA = "studio-analytics/report/v1"
-REPORTS = ("summary", "agents", "tools", "workflows", "errors", "sessions", "health", "models", "cost")
+REPORTS = ("summary", "agents", "tools", "workflows", "errors", "sessions", "health", "models", "cost", "users",
+           "heatmap")
 #: Reports with one table of rows, which ``--format csv`` can write.
-CSV_REPORTS = ("models", "cost")
+CSV_REPORTS = ("models", "cost", "users")
 NO_MODEL_CALLS = ("no model calls in this database (an Agent Studio database, or ours before revision 0003: "
                   "`studio-analytics db upgrade` adds them)")
 #: The columns the table form shows, where the first nine fields would leave out what matters.
@@ -58,6 +61,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="csv: report models and report cost only (text cells that a spreadsheet would run "
                         "as formulas get a leading ')")
     p.add_argument("--limit", type=positive_count, default=100, help="rows per table (default 100)")
+    p.add_argument("--user", help="report heatmap: one user's executions (default: everyone's)")
     p.add_argument("--by", choices=BREAKDOWNS, help="report cost: per model (default), agent, user, session or "
                                                     "UTC day")
     p.set_defaults(func=cmd_report)
@@ -85,7 +89,12 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def run_report(conn: Any, name: str, tr: TimeRange, limit: int, by: str | None = None) -> Any:
+def run_report(conn: Any, name: str, tr: TimeRange, limit: int, by: str | None = None,
+               user: str | None = None) -> Any:
+    if name == "users":
+        return user_activity(conn, tr, limit=limit)
+    if name == "heatmap":  # weekdays and hours in UTC, like every time in a report
+        return usage_heatmap(conn, tr, user_id=user)
     if name == "models":
         return model_usage(conn, tr, limit=limit)
     if name == "cost":
@@ -108,6 +117,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     tr = range_from_args(args)
     if args.by is not None and args.name != "cost":
         raise UsageError(f"--by goes with report cost, not report {args.name}")
+    if args.user is not None and args.name != "heatmap":
+        raise UsageError(f"--user goes with report heatmap, not report {args.name}")
     if args.format == "csv" and args.name not in CSV_REPORTS:
         raise UsageError(f"--format csv is for report {' and report '.join(CSV_REPORTS)}; "
                          f"use --format json for report {args.name}")
@@ -119,7 +130,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             else:
                 with engine.connect() as conn:
                     require_metrics_tables(conn)
-                    data = run_report(conn, args.name, tr, args.limit, args.by)
+                    data = run_report(conn, args.name, tr, args.limit, args.by, args.user)
         finally:
             engine.dispose()
     if args.format == "csv":
@@ -128,7 +139,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         elif data.rows:
             write_rows_csv(sys.stdout, data.rows)
         else:  # the header alone: a program reading the file still finds its columns
-            row_type = ModelUsageRow if args.name == "models" else CostBreakdownRow
+            row_type = {"models": ModelUsageRow, "users": UserActivityRow}.get(args.name, CostBreakdownRow)
             csv.writer(sys.stdout).writerow([f.name for f in dataclasses.fields(row_type)])
         return 0
     payload = {
@@ -150,6 +161,9 @@ def print_table(payload: dict[str, Any]) -> None:
     if payload["report"] in TABLE_COLUMNS:
         print_cost_table(payload["report"], data)
         return
+    if payload["report"] == "heatmap":
+        print_heatmap(data)
+        return
     rows = None
     for key in ("rows", "groups", "recent"):
         if isinstance(data, dict) and isinstance(data.get(key), list):
@@ -170,6 +184,18 @@ def print_table(payload: dict[str, Any]) -> None:
     print("  " + "  ".join(c.ljust(widths[c]) for c in columns))
     for r in rows:
         print("  " + "  ".join(_cell(r[c]).ljust(widths[c]) for c in columns))
+
+
+def print_heatmap(data: dict[str, Any]) -> None:
+    """Executions per weekday (rows) and hour of day (columns), then failures the same way."""
+    who = f"user {data['user_id']}" if data["user_id"] is not None else "all users"
+    for title in ("executions", "failures"):
+        grid = data[title]
+        width = max(3, *(len(str(n)) for row in grid for n in row))
+        print(f"  {title} by weekday and hour ({data['zone']}), {who}")
+        print("       " + " ".join(str(h).rjust(width) for h in range(24)))
+        for day, row in zip(WEEKDAYS, grid, strict=True):
+            print(f"  {day}  " + " ".join(str(n).rjust(width) for n in row))
 
 
 def print_cost_table(report: str, data: dict[str, Any] | None) -> None:

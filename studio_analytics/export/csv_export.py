@@ -31,9 +31,10 @@ from typing import IO, Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from studio_analytics.analytics.executions import execution_params, execution_where
+from studio_analytics.analytics.executions import execution_params, execution_where, list_order
 from studio_analytics.analytics.results import ExecutionFilter, TimeRange
 from studio_analytics.analytics.sql import in_range
+from studio_analytics.db.capabilities import has_model_calls
 from studio_analytics.db.models import (
     AgentExecutionMetrics,
     SessionMetrics,
@@ -97,8 +98,11 @@ def _open(target: str | Path | IO[str]) -> Iterator[IO[str]]:
 def stream_table_csv(conn: Connection, table: str, tr: TimeRange, target: str | Path | IO[str], *,
                      filters: ExecutionFilter | None = None,
                      progress: Callable[[int, int | None], bool] | None = None,
-                     escape_formulas: bool = True) -> int:
+                     escape_formulas: bool = True, sort: tuple[str, bool] | None = None) -> int:
     """Every row of ``table`` that started in ``tr`` (executions: also matching ``filters``).
+
+    Oldest first, unless ``sort`` (executions only) gives the Executions list's order as
+    ``(field, descending)``: then the file holds the rows in the order the view shows them.
 
     Rows are read with a server-side cursor in batches of 2,000, so memory stays flat
     whatever the range holds. ``progress(done, total)`` returning False cancels: the
@@ -106,14 +110,17 @@ def stream_table_csv(conn: Connection, table: str, tr: TimeRange, target: str | 
     see the module docstring.
     """
     model = TABLES[table]
+    order: tuple[Any, ...] = (model.start_time, model.id)
     if table == "executions":
         f = filters or ExecutionFilter()
-        where, params = execution_where(f), execution_params(tr, f)
+        where, params = execution_where(f, model_calls=has_model_calls(conn)), execution_params(tr, f)
+        if sort is not None:
+            order = list_order(*sort)
     else:
         where, params = [in_range(model.start_time, tr)], {}
     total = int(conn.execute(select(func.count()).select_from(model).where(*where), params).scalar() or 0)
     columns = [c.name for c in model.__table__.columns if c.name != "id"]
-    stmt = select(*(model.__table__.c[c] for c in columns)).where(*where).order_by(model.start_time, model.id)
+    stmt = select(*(model.__table__.c[c] for c in columns)).where(*where).order_by(*order)
     done = 0
     out = _cell_writer(escape_formulas)
     with _open(target) as f:

@@ -28,6 +28,38 @@ def _parse_size(text: str | None) -> tuple[int, int]:
     return (int(w), int(h))
 
 
+def restore_geometry(window: Any, saved: Any) -> None:
+    """The window as it was last closed, but never larger than the screen it lands on nor
+    off it: a geometry saved on a bigger monitor (or a screen since unplugged) would
+    otherwise open a window whose title bar and edges cannot be reached. Call
+    :func:`clamp_to_screen` again once the window is shown and its frame is known."""
+    window.restoreGeometry(saved)
+    clamp_to_screen(window)
+
+
+def clamp_to_screen(window: Any) -> None:
+    """Shrink and move ``window`` so that its frame lies within the available geometry
+    (without panels and docks) of the screen it is on."""
+    from PySide6.QtGui import QGuiApplication
+
+    frame = window.frameGeometry()
+    screen = QGuiApplication.screenAt(frame.center()) or window.screen() or QGuiApplication.primaryScreen()
+    if screen is None:
+        return
+    available = screen.availableGeometry()
+    # The frame (title bar, borders) counts; resize() sets the client area.
+    extra_w, extra_h = frame.width() - window.width(), frame.height() - window.height()
+    width = max(1, min(window.width(), available.width() - extra_w))
+    height = max(1, min(window.height(), available.height() - extra_h))
+    if (width, height) != (window.width(), window.height()):
+        window.resize(width, height)
+    frame = window.frameGeometry()
+    x = min(max(frame.left(), available.left()), available.right() - frame.width() + 1)
+    y = min(max(frame.top(), available.top()), available.bottom() - frame.height() + 1)
+    if (x, y) != (frame.left(), frame.top()):
+        window.move(x, y)  # move() places the frame's top-left corner
+
+
 def run_gui(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     sys.excepthook = _excepthook
@@ -54,19 +86,23 @@ def run_gui(args: argparse.Namespace) -> int:
 
     zone.setting().set_utc(str(settings.value("time/utc", "false")).lower() == "true")
     from studio_analytics.gui.resources import app_icon, stylesheet
+    from studio_analytics.gui.sort_arrow_style import use_conventional_sort_arrows
 
+    use_conventional_sort_arrows(app)  # before the stylesheet, which wraps the style
     app.setWindowIcon(app_icon())
     dark = app.palette().window().color().lightness() < 128  # the system's colour scheme
     app.setStyleSheet(stylesheet(dark))
     window = MainWindow(url, range_preset=preset)
     geometry = settings.value("window/geometry")
     if geometry is not None and not getattr(args, "size", None):
-        window.restoreGeometry(geometry)
+        restore_geometry(window, geometry)
     else:
         window.resize(*_parse_size(getattr(args, "size", None)))
     if getattr(args, "tab", None):
         window.show_tab(args.tab)
     window.show()
+    if geometry is not None and not getattr(args, "size", None):
+        clamp_to_screen(window)  # now with the frame the window manager gave it
     target = getattr(args, "open_target", None)
     dialog = _open_target(window, target, getattr(args, "size", None)) if target else None
     screenshot = getattr(args, "screenshot", None)
@@ -103,17 +139,38 @@ def _screenshot_when_ready(app: Any, window: Any, dialog: Any, path: str) -> Non
         window.close()
         app.exit(0 if ok and shown else 1)
 
+    def settled(_payload: object = None) -> None:
+        # Let layouts settle (axis widths follow their labels) before the picture.
+        QTimer.singleShot(300, grab)
+
     def ready(payload: object) -> None:
         nonlocal shown
         signal.disconnect(ready)
         if dialog is not None and payload is None:
             shown = False
             log.error("%s", dialog.message.text().replace("<b>", "").replace("</b>", "").replace("<br>", ": "))
-        # Let layouts settle (axis widths follow their labels) before the picture.
-        QTimer.singleShot(300, grab)
+        if dialog is None and window.current_tab == "latency":
+            # The Latency tab reads its histogram after the refresh: wait for it (bounded).
+            once = _Once(settled)
+            window.latency.report_shown.connect(once)
+            QTimer.singleShot(15_000, once)
+            return
+        settled()
 
     signal = window.refresh_finished if dialog is None else dialog.detail_loaded
     signal.connect(ready)
+
+
+class _Once:
+    """Calls ``action`` the first time it is called, never again."""
+
+    def __init__(self, action: Any) -> None:
+        self.action: Any = action
+
+    def __call__(self, *_args: object) -> None:
+        action, self.action = self.action, None
+        if action is not None:
+            action()
 
 
 def _save_private_png(picture: Any, path: str) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 from PySide6.QtCore import QSettings, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QDateTimeEdit,
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QSpinBox,
+    QTableView,
     QTabWidget,
     QToolBar,
     QVBoxLayout,
@@ -23,12 +25,14 @@ from PySide6.QtWidgets import (
 )
 
 from studio_analytics.analytics import time_range
+from studio_analytics.analytics.latency import bucket_rows
 from studio_analytics.analytics.models import MODEL_SORTS, model_usage
 from studio_analytics.analytics.results import DashboardSnapshot, ExecutionFilter, Health, TimeRange
 from studio_analytics.gui import zone
 from studio_analytics.gui.charts import follow_palette
 from studio_analytics.gui.charts.bar_chart import HorizontalBarChart
-from studio_analytics.gui.charts.time_chart import CountChart, ErrorRateChart, TrendChart
+from studio_analytics.gui.charts.time_chart import CountChart, ErrorRateChart
+from studio_analytics.gui.charts.workflow_trend_chart import WorkflowTrendChart
 from studio_analytics.gui.dialogs.connection_dialog import ConnectionDialog
 from studio_analytics.gui.dialogs.execution_detail_dialog import ExecutionDetailDialog
 from studio_analytics.gui.dialogs.export_dialog import (
@@ -36,26 +40,34 @@ from studio_analytics.gui.dialogs.export_dialog import (
     ExportController,
     ExportFileDialog,
     full_result_query,
-    series_rows,
+    overview_rows,
 )
 from studio_analytics.gui.dialogs.session_detail_dialog import SessionDetailDialog
+from studio_analytics.gui.input_guard import InputGuard, show_focus
 from studio_analytics.gui.models.agent_table_model import AgentTableModel
 from studio_analytics.gui.models.more_table_models import ErrorTableModel, WorkflowTableModel
 from studio_analytics.gui.models.tool_table_model import ToolTableModel
+from studio_analytics.gui.navigation import NavigationHistory, NavState
+from studio_analytics.gui.saved_views import SavedView, SavedViewStore
 from studio_analytics.gui.views.banner import Banner
 from studio_analytics.gui.views.database_view import DatabaseView, database_title
 from studio_analytics.gui.views.executions_view import ExecutionsView
+from studio_analytics.gui.views.latency_view import LatencyView
 from studio_analytics.gui.views.models_view import ModelsView
 from studio_analytics.gui.views.overview_view import OverviewView
+from studio_analytics.gui.views.row_actions import RowActions, open_command
 from studio_analytics.gui.views.sessions_view import SessionsView
 from studio_analytics.gui.views.usage_view import UsageView
+from studio_analytics.gui.views.users_view import UsersView, all_users_query
+from studio_analytics.gui.window_menus import WindowMenus
 from studio_analytics.gui.workers.poll_worker import PollRequest, PollResult, PollThread
 
 DEFAULT_REFRESH_MS = 30_000
 MAX_BACKOFF_MS = 60_000
 LIVE_INTERVAL_S = 2
 RANGES = ("24h", "7d", "30d")
-TABS = ("overview", "agents", "tools", "models", "workflows", "errors", "sessions", "executions", "database")
+TABS = ("overview", "agents", "tools", "models", "workflows", "errors", "latency", "sessions", "users", "executions",
+        "database")
 #: The Models tab's order until a header is clicked: model_usage's own default.
 MODELS_SORT = (model_usage.__kwdefaults__["sort"], model_usage.__kwdefaults__["descending"])
 
@@ -98,18 +110,18 @@ class MainWindow(QMainWindow):
         self.interval.valueChanged.connect(self._interval_changed)
         toolbar = QToolBar("Main")
         toolbar.setObjectName("MainToolbar")
-        connect = QAction("Database…", self)
-        connect.triggered.connect(self.choose_database)
-        toolbar.addAction(connect)
+        self.connect_action = QAction("&Database…", self)
+        self.connect_action.triggered.connect(self.choose_database)
+        toolbar.addAction(self.connect_action)
         toolbar.addWidget(QLabel(" Range "))
         toolbar.addWidget(self.range_box)
         self.custom_actions = [toolbar.addWidget(self.custom_start), toolbar.addWidget(self.custom_end)]
         for action in self.custom_actions:
             action.setVisible(False)
-        refresh = QAction("Refresh", self)
-        refresh.setShortcut("F5")
-        refresh.triggered.connect(self.refresh)
-        toolbar.addAction(refresh)
+        self.refresh_action = QAction("&Refresh", self)
+        self.refresh_action.setShortcut("F5")
+        self.refresh_action.triggered.connect(self.refresh)
+        toolbar.addAction(self.refresh_action)
         toolbar.addWidget(self.auto_refresh)
         toolbar.addWidget(self.interval)
         self.utc_box = QCheckBox("UTC")
@@ -117,10 +129,15 @@ class MainWindow(QMainWindow):
         self.utc_box.setChecked(zone.showing_utc())
         self.utc_box.toggled.connect(self.show_utc)
         toolbar.addWidget(self.utc_box)
-        export = QAction("Export CSV…", self)
-        export.triggered.connect(lambda: self.export_current_view())
-        toolbar.addAction(export)
+        self.export_action = QAction("&Export CSV…", self)
+        self.export_action.triggered.connect(lambda: self.export_current_view())
+        toolbar.addAction(self.export_action)
         self.addToolBar(toolbar)
+        self.input_guard = InputGuard(self)
+        self.input_guard.guard(self.range_box)
+        self.input_guard.guard(self.interval)
+        show_focus(self.auto_refresh)
+        show_focus(self.utc_box)
 
         self.banner = Banner()
         self.overview = OverviewView()
@@ -129,7 +146,7 @@ class MainWindow(QMainWindow):
                                 lambda rows: ([r.agent_name for r in rows], [r.executions for r in rows]))
         self.tools = UsageView(ToolTableModel(), HorizontalBarChart("Calls per tool", "calls"),
                                lambda rows: ([r.tool_name for r in rows], [r.calls for r in rows]))
-        self.workflows = UsageView(WorkflowTableModel(), TrendChart())
+        self.workflows = UsageView(WorkflowTableModel(), WorkflowTrendChart())
         self.errors = UsageView(ErrorTableModel(), ErrorRateChart())
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(2)
@@ -140,10 +157,19 @@ class MainWindow(QMainWindow):
         self.models.cap = DISPLAY_CAPS["models"]
         self.sessions = SessionsView(self.pool, CountChart("Sessions started", "sessions"))
         self.sessions.set_database(url)
+        self.users = UsersView(self.pool)
+        self.users.set_database(url)
+        self.latency = LatencyView(self.pool)
+        self.latency.set_database(url)
         self.executions = ExecutionsView(self.pool)
         self.executions.set_time_range(self.current_time_range())
         self.executions.set_database(url)
         self.executions.execution_activated.connect(self.open_execution)
+        # Shift+drag on a time chart: the Executions tab filtered to that span (a chip).
+        for chart in (self.overview.executions_chart, self.overview.latency_chart, self.errors.chart,
+                      self.sessions.chart):
+            chart.span_selected.connect(
+                lambda a, b: self.show_executions(ExecutionFilter(started_after=a, started_before=b)))
         self.executions.session_activated.connect(self.open_session)
         self.dialogs: list[QDialog] = []
         self.exporter = ExportController(self.pool, self)
@@ -155,23 +181,27 @@ class MainWindow(QMainWindow):
         self.agents.model.sort_requested.connect(self._sort_agents)
         self.tools.model.sort_requested.connect(self._sort_tools)
         for name, view in (("models", self.models), ("workflows", self.workflows), ("errors", self.errors),
-                           ("sessions", self.sessions)):
+                           ("sessions", self.sessions), ("users", self.users)):
             view.model.sort_requested.connect(lambda field, desc, tab=name: self._sort_tab(tab, field, desc))
         self.tabs = QTabWidget()
         for view, title in ((self.overview, "Overview"), (self.agents, "Agents"), (self.tools, "Tools"),
-                            (self.models, "Models"), (self.workflows, "Workflows"), (self.errors, "Errors"), (self.sessions, "Sessions"),
+                            (self.models, "Models"), (self.workflows, "Workflows"), (self.errors, "Errors"), (self.latency, "Latency"), (self.sessions, "Sessions"), (self.users, "Users"),
                             (self.executions, "Executions"), (self.database, "Database")):
             self.tabs.addTab(view, title)
         self.tabs.currentChanged.connect(lambda _i: self.refresh())
-        # Drill-down: a row of a summary table opens the executions behind it.
-        self.agents.table.doubleClicked.connect(
-            lambda i: self.show_executions(ExecutionFilter(agent_name=self.agents.model.row_at(i.row()).agent_name)))
-        self.tools.table.doubleClicked.connect(
-            lambda i: self.show_executions(ExecutionFilter(tool_name=self.tools.model.row_at(i.row()).tool_name)))
-        self.errors.table.doubleClicked.connect(
+        # Drill-down: a row of a summary table opens the executions behind it, on a
+        # double-click or Enter (`activated` is emitted once for either).
+        self.agents.table.activated.connect(
+            lambda i: self.show_executions(ExecutionFilter(agent_name=self.agents.model.row_at(i.row()).agent_name, exact=True)))
+        self.tools.table.activated.connect(
+            lambda i: self.show_executions(ExecutionFilter(tool_name=self.tools.model.row_at(i.row()).tool_name, exact=True)))
+        self.errors.table.activated.connect(
             lambda i: self.show_executions(ExecutionFilter(error_signature=self.errors.model.row_at(i.row()).signature)))
-        self.sessions.table.doubleClicked.connect(
+        self.sessions.table.activated.connect(
             lambda i: self.open_session(self.sessions.model.row_at(i.row()).session_id))
+        self.users.user_activated.connect(lambda user: self.show_executions(ExecutionFilter(user_id=user, exact=True)))
+        self.workflows.table.activated.connect(  # the executions of every workflow of that type
+            lambda i: self.show_executions(ExecutionFilter(workflow=self.workflows.model.row_at(i.row()).workflow_type, exact=True)))
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.addWidget(self.banner)
@@ -184,6 +214,20 @@ class MainWindow(QMainWindow):
         self.timer = QTimer(self)
         self.timer.setSingleShot(True)
         self.timer.timeout.connect(self.refresh)
+        # -- keyboard and navigation (issue 16): after every tab is added --------------
+        self.models.table.activated.connect(
+            lambda i: self.show_executions(ExecutionFilter(model=self.models.model.row_at(i.row()).model, exact=True)))
+        self.row_actions = self._install_row_actions()
+        self.history = NavigationHistory()
+        self._restoring = False
+        self.saved_views = SavedViewStore()
+        self.menus = WindowMenus(self)
+        self.tabs.currentChanged.connect(lambda _i: self._record_place())
+        self.executions.count_changed.connect(lambda _c: self._record_place() if self.current_tab == "executions"
+                                              else None)
+        self._record_place()
+        self._set_focus_order()
+        self._focus_tab_content()  # not the range box: an arrow key there changed the range
         self.refresh()
 
     # -- actions ----------------------------------------------------------------------
@@ -221,7 +265,7 @@ class MainWindow(QMainWindow):
             self._generation, self.url, "7d" if self.range_preset == "custom" else self.range_preset,
             self._agent_sort, self._tool_sort, tab=self.current_tab,
             sorts=tuple((t, f, d) for t, (f, d) in self._sorts.items()),
-            custom_range=(tr.start, tr.end) if self.custom_range else None,
+            custom_range=(tr.start, tr.end) if self.custom_range else None, utc=zone.showing_utc(),
         ))
 
     @property
@@ -248,6 +292,8 @@ class MainWindow(QMainWindow):
         self._clear_figures()
         self.statusBar().showMessage("Connecting…")
         self.sessions.set_database(url)
+        self.users.set_database(url)
+        self.latency.set_database(url)
         self.executions.set_database(url)
         self.refresh()
 
@@ -260,6 +306,8 @@ class MainWindow(QMainWindow):
             view.chart.clear_data(message)  # type: ignore[attr-defined]
         self.sessions.chart.clear_data(message)  # type: ignore[attr-defined]  (its pages: its own set_database)
         self.models.clear_data(message)
+        self.latency.clear(message)
+        self.users.clear_data(message)
 
     def export_current_view(self, path: str | None = None, *, escape_formulas: bool = True) -> None:
         """CSV of the visible view's full result (the executions list: every matching row).
@@ -273,11 +321,15 @@ class MainWindow(QMainWindow):
             path, escape_formulas = chosen
         if tab == "executions" and self.executions.time_range is not None:
             self.exporter.stream_executions(self.url, self.executions.time_range, self.executions.filters, path,
-                                            escape_formulas=escape_formulas)
+                                            escape_formulas=escape_formulas, sort=self.executions.sort)
             return
         snap = self.last_snapshot
         if tab == "sessions" and snap is not None:
             self.exporter.stream_table(self.url, "sessions", self.sessions.latest_range or snap.time_range, path,
+                                       escape_formulas=escape_formulas)
+            return
+        if tab == "users" and snap is not None:  # every user, not the capped rows on screen
+            self.exporter.export_query(self.url, all_users_query(snap.time_range, self._sorts.get("users")), path,
                                        escape_formulas=escape_formulas)
             return
         if tab in DISPLAY_CAPS and snap is not None:  # the full result, not the capped rows on screen
@@ -291,13 +343,14 @@ class MainWindow(QMainWindow):
             rows = [] if self.last_health is None else [self.last_health]
         elif snap is not None:
             rows = {
-                "overview": lambda: series_rows(snap.series) if snap.series is not None else [],
+                "overview": lambda: overview_rows(snap),
                 "agents": lambda: list(snap.agents.rows) if snap.agents is not None else [],
                 "tools": lambda: list(snap.tools.rows) if snap.tools is not None else [],
                 "models": lambda: list(snap.models.rows) if snap.models else [],
                 "workflows": lambda: list(snap.workflows.rows) if snap.workflows else [],
                 "errors": lambda: list(snap.errors.groups) if snap.errors else [],
                 "sessions": lambda: list(snap.sessions.recent) if snap.sessions else [],
+                "latency": lambda: bucket_rows(self.latency.report.distribution) if self.latency.report else [],
             }[tab]()
         self.exporter.write_rows(path, rows, escape_formulas=escape_formulas)
 
@@ -315,6 +368,8 @@ class MainWindow(QMainWindow):
     def show_executions(self, f: ExecutionFilter) -> None:
         self.executions.set_filter(f)
         self.show_tab("executions")
+        self._record_place()  # already on the tab: the filter alone is a new place
+        self.executions.table.setFocus()
 
     def open_execution(self, execution_id: uuid.UUID) -> ExecutionDetailDialog:
         dialog = ExecutionDetailDialog(self.url, execution_id, self.pool, self)
@@ -331,8 +386,15 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.destroyed.connect(lambda _=None, d=dialog: self.dialogs.remove(d) if d in self.dialogs else None)
         self.dialogs.append(dialog)
+        # Esc (QDialog's reject) or Close: the keyboard is back in the window, where it was.
+        dialog.finished.connect(lambda _r: self.activateWindow())
         dialog.show()  # non-modal: the window keeps updating behind it
+        dialog.activateWindow()
         return dialog
+
+    def keep_dialog(self, dialog: Any) -> Any:
+        """Show a non-modal dialog that closes with the window (and on Esc)."""
+        return self._keep(dialog)
 
     def _sort_agents(self, field: str, descending: bool) -> None:
         self._agent_sort = (field, descending)
@@ -352,6 +414,151 @@ class MainWindow(QMainWindow):
             self.timer.start(self._refresh_ms)
         else:
             self.timer.stop()
+
+    # -- keyboard, Back/Forward, saved views ---------------------------------------
+    def go_to_tab(self, index: int) -> None:
+        """A tab by the keyboard: its table (or the tab bar) takes the focus, so the arrow
+        keys and Enter work on it at once."""
+        if 0 <= index < self.tabs.count():
+            self.tabs.setCurrentIndex(index)
+            self._focus_tab_content()
+
+    def step_tab(self, step: int) -> None:
+        self.go_to_tab((self.tabs.currentIndex() + step) % self.tabs.count())
+
+    def _focus_tab_content(self) -> None:
+        table = getattr(self.tabs.currentWidget(), "table", None)
+        (table if isinstance(table, QAbstractItemView) and table.isEnabled() else self.tabs.tabBar()).setFocus()
+
+    def find(self) -> None:
+        """Ctrl+F on any tab: the Executions search field (the one list that searches text)."""
+        self.show_tab("executions")
+        self.executions.text.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.executions.text.selectAll()
+
+    def _place(self) -> NavState:
+        return NavState(self.current_tab, self.executions.filters)
+
+    def _record_place(self) -> None:
+        if not self._restoring and self.history.visit(self._place()):
+            self._history_moved()
+
+    def _history_moved(self) -> None:
+        self.menus.back.setEnabled(self.history.can_go_back())
+        self.menus.forward.setEnabled(self.history.can_go_forward())
+
+    def go_back(self) -> None:
+        self._restore(self.history.back())
+
+    def go_forward(self) -> None:
+        self._restore(self.history.forward())
+
+    def _restore(self, place: NavState | None) -> None:
+        if place is None:
+            return
+        self._restoring = True
+        try:
+            if place.filters != self.executions.filters:
+                self.executions.set_filter(place.filters)
+            self.show_tab(place.tab)
+        finally:
+            self._restoring = False
+        self._history_moved()
+        self._focus_tab_content()
+
+    def _install_row_actions(self) -> dict[str, RowActions]:
+        """Ctrl+C and a context menu on every table: the row's id, and a link where one opens."""
+        def execution(r: int) -> list[tuple[str, str]]:
+            row = self.executions.model.row_at(r)
+            items = [("Copy execution id", str(row.execution_id))]
+            if row.session_id:
+                items.append(("Copy session id", row.session_id))
+            return [*items, ("Copy link (studio-analytics --open)", open_command("execution", str(row.execution_id),
+                                                                                 self.url))]
+
+        def session(r: int) -> list[tuple[str, str]]:
+            sid = self.sessions.model.row_at(r).session_id
+            return [("Copy session id", sid), ("Copy link (studio-analytics --open)",
+                                                open_command("session", sid, self.url))]
+
+        def error(r: int) -> list[tuple[str, str]]:
+            group = self.errors.model.row_at(r)
+            return [("Copy error signature", group.signature), ("Copy example message", group.example)]
+
+        copies = {
+            "agents": (self.agents.table, lambda r: [("Copy agent name", self.agents.model.row_at(r).agent_name)]),
+            "tools": (self.tools.table, lambda r: [("Copy tool name", self.tools.model.row_at(r).tool_name)]),
+            "models": (self.models.table, lambda r: [("Copy model name", self.models.model.row_at(r).model)]),
+            "workflows": (self.workflows.table,
+                          lambda r: [("Copy workflow type", self.workflows.model.row_at(r).workflow_type)]),
+            "errors": (self.errors.table, error),
+            "sessions": (self.sessions.table, session),
+            "users": (self.users.table, lambda r: [("Copy user id", self.users.model.row_at(r).user_id)]),
+            "executions": (self.executions.table, execution),
+        }
+        actions = {tab: RowActions(table, rows) for tab, (table, rows) in copies.items()}
+        for row_actions in actions.values():
+            row_actions.copied.connect(lambda text: self.statusBar().showMessage(f"copied {text}", 5_000))
+        return actions
+
+    def _set_focus_order(self) -> None:
+        """Tab goes from the toolbar to the tab bar and into the tab's filters and table;
+        a table gives Tab back instead of walking its cells."""
+        self.tabs.tabBar().setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        for i in range(self.tabs.count()):
+            table = getattr(self.tabs.widget(i), "table", None)
+            if isinstance(table, QAbstractItemView):
+                table.setTabKeyNavigation(False)
+        QWidget.setTabOrder(self.interval, self.utc_box)
+        QWidget.setTabOrder(self.utc_box, self.tabs.tabBar())
+
+    def current_view(self, name: str) -> SavedView:
+        sorts = {"agents": self._agent_sort, "tools": self._tool_sort, **self._sorts}
+        return SavedView(name=name, tab=self.current_tab, range_preset=self.range_preset,
+                         custom_range=self.custom_range, filters=self.executions.filters,
+                         executions_sort=self.executions.sort,
+                         sorts=tuple((tab, field, desc) for tab, (field, desc) in sorts.items()))
+
+    def save_current_view(self, name: str) -> SavedView:
+        view = self.current_view(name)
+        self.saved_views.save(view)
+        self.menus.fill_saved_views()
+        self.statusBar().showMessage(f"saved view “{name}”", 5_000)
+        return view
+
+    def apply_view(self, view: SavedView) -> None:
+        """Reopen a saved view: its range, sorts, executions filters, then its tab."""
+        boxes = (self.range_box, self.custom_start, self.custom_end)
+        for box in boxes:
+            box.blockSignals(True)
+        if view.range_preset in RANGES:
+            self.range_box.setCurrentIndex(RANGES.index(view.range_preset))
+        elif view.custom_range is not None:
+            self.custom_start.setDateTime(zone.to_input(view.custom_range[0]))
+            self.custom_end.setDateTime(zone.to_input(view.custom_range[1]))
+            self.range_box.setCurrentIndex(len(RANGES))
+        for box in boxes:
+            box.blockSignals(False)
+        tables: dict[str, QTableView] = {"agents": self.agents.table, "tools": self.tools.table,
+                                         "models": self.models.table, "workflows": self.workflows.table,
+                                         "errors": self.errors.table, "sessions": self.sessions.table,
+                                         "users": self.users.table}
+        wanted = [*view.sorts, ("executions", *view.executions_sort)]
+        for tab, field, descending in wanted:
+            table = tables.get(tab, self.executions.table if tab == "executions" else None)
+            columns = [c.field for c in getattr(table.model(), "COLUMNS", ())] if table is not None else []
+            order = Qt.SortOrder.DescendingOrder if descending else Qt.SortOrder.AscendingOrder
+            header = table.horizontalHeader() if table is not None else None
+            if (header is not None and field in columns
+                    and (header.sortIndicatorSection(), header.sortIndicatorOrder()) != (columns.index(field), order)):
+                # The header's own path: the indicator moves and the tab re-queries in that order.
+                table.sortByColumn(columns.index(field), order)
+        self.executions.set_filter(view.filters)
+        self._range_changed()
+        self.show_tab(view.tab)
+        self._record_place()
+        self._focus_tab_content()
+        self.statusBar().showMessage(f"view “{view.name}”", 5_000)
 
     # -- results ----------------------------------------------------------------------
     def _on_result(self, result: PollResult) -> None:
@@ -410,8 +617,12 @@ class MainWindow(QMainWindow):
             self.errors.chart.set_series(snap.errors.series)  # type: ignore[attr-defined]
         if snap.sessions is not None:
             self.sessions.show_activity(snap.sessions, snap.time_range)
+        if snap.users is not None:
+            self.users.show_activity(snap.users, snap.heatmap, snap.time_range)
         if self.current_tab == "models":  # asked for: None then means "no model calls in this database"
             self.models.show_usage(snap.models)
+        if self.current_tab == "latency":  # its query runs in the pool, for its own selection
+            self.latency.load(snap.time_range)
 
     def show_utc(self, on: bool) -> None:
         """One zone for every time in the window: the time inputs keep the moment they

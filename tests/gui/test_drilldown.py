@@ -76,8 +76,9 @@ def test_filter_change_drops_stale_pages(qtbot, window: MainWindow) -> None:
 def test_double_click_agent_filters_executions(qtbot, window: MainWindow) -> None:
     window.show_tab("agents")
     agent = window.agents.model.row_at(0).agent_name
-    window.agents.table.doubleClicked.emit(window.agents.model.index(0, 0))
+    window.agents.table.activated.emit(window.agents.model.index(0, 0))
     assert window.current_tab == "executions" and window.executions.filters.agent_name == agent
+    assert window.executions.filters.exact  # that agent, not every agent containing its name
     rows = _all_rows(window, qtbot)
     assert rows and {r.agent_name for r in rows} == {agent}
 
@@ -118,7 +119,7 @@ def test_session_dialog_from_the_sessions_tab(qtbot, window: MainWindow, demo_ur
     with qtbot.waitSignal(window.refresh_finished, timeout=20_000):
         window.show_tab("sessions")
     session_id = window.sessions.model.row_at(0).session_id
-    window.sessions.table.doubleClicked.emit(window.sessions.model.index(0, 0))
+    window.sessions.table.activated.emit(window.sessions.model.index(0, 0))
     dialog = window.dialogs[-1]
     assert isinstance(dialog, SessionDetailDialog)
     with qtbot.waitSignal(dialog.detail_loaded, timeout=20_000) as blocker:

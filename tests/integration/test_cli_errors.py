@@ -152,3 +152,13 @@ def test_entry_point_prints_one_line_for_a_bad_port(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("error: bad database URL postgresql://postgres@127.0.0.1:99999/x: "
                                    "port 99999 is outside 1-65535")
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_db_before_the_subcommand_is_the_one_used(command: list[str], tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """``studio-analytics --db X demo`` means X: the subcommand's unset --db must not
+    replace it with the default database."""
+    args = [str(tmp_path / "out.csv") if a == "OUT" else a for a in command]
+    code, err = _run(["--db", "postgresql://u:s3cret@db:abc/x", *args], capsys)
+    assert code == 2 and "port is not a number" in _one_line(err)

@@ -1,4 +1,8 @@
-"""Doughnut of the agent usage distribution, painted with QPainter, with a legend."""
+"""Doughnut of the agent usage distribution, painted with QPainter, with a legend.
+
+Each agent keeps its colour while the window runs, whatever its rank in the range shown
+(the largest slice is not always blue); "other" is grey.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,7 @@ from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-PALETTE = ("#1e88e5", "#43a047", "#fb8c00", "#8e24aa", "#e53935", "#00acc1", "#fdd835", "#6d4c41",
-           "#3949ab", "#c0ca33", "#d81b60", "#546e7a")
+from studio_analytics.gui.charts.series_colours import SeriesColours
 
 
 class DoughnutChart(QWidget):
@@ -18,6 +21,9 @@ class DoughnutChart(QWidget):
         self.title = title
         self.max_slices = max_slices
         self.slices: list[tuple[str, float]] = []
+        self.colours = SeriesColours()
+        #: each slice's colour, in the order of ``slices``
+        self.slice_colours: list[str] = []
         #: what an empty doughnut says: "Loading…" until the first result arrives
         self.message = "Loading…"
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -32,11 +38,12 @@ class DoughnutChart(QWidget):
             rest = sum(v for _, v in pairs[self.max_slices - 1:])
             pairs = pairs[: self.max_slices - 1] + [("other", rest)]
         self.slices = pairs
+        self.slice_colours = self.colours.distinct([name for name, _ in pairs])
         self.message = "No executions in this range"
         self.update()
 
     def clear_data(self, message: str = "Loading…") -> None:
-        self.slices = []
+        self.slices, self.slice_colours = [], []
         self.message = message
         self.update()
 
@@ -62,7 +69,7 @@ class DoughnutChart(QWidget):
         angle = 90 * 16
         for i, (_, value) in enumerate(self.slices):
             span = -int(round(value / total * 360 * 16))
-            pen = QPen(QColor(PALETTE[i % len(PALETTE)]), width)
+            pen = QPen(QColor(self.slice_colours[i]), width)
             pen.setCapStyle(Qt.PenCapStyle.FlatCap)
             p.setPen(pen)
             p.drawArc(inner, angle, span)
@@ -72,7 +79,7 @@ class DoughnutChart(QWidget):
         x = ring.right() + 14
         y = area.top() + max(0.0, (area.height() - len(self.slices) * (fm.height() + 4)) / 2)
         for i, (label, value) in enumerate(self.slices):
-            p.fillRect(QRectF(x, y + 3, 10, fm.height() - 6), QColor(PALETTE[i % len(PALETTE)]))
+            p.fillRect(QRectF(x, y + 3, 10, fm.height() - 6), QColor(self.slice_colours[i]))
             p.drawText(QRectF(x + 16, y, area.right() - x - 16, fm.height()), Qt.AlignmentFlag.AlignVCenter,
                        fm.elidedText(f"{label}  {value / total * 100:.1f}%", Qt.TextElideMode.ElideRight,
                                      int(area.right() - x - 16)))

@@ -16,10 +16,51 @@ from studio_analytics.gui.charts import show_axes, show_message
 LOADING = "Loading…"
 
 
+class BrushViewBox(pg.ViewBox):
+    """Shift+drag selects a span of time (a shaded region while dragging); a plain drag
+    still pans. ``on_span(start_s, end_s)`` receives the span in epoch seconds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_span: Any = None
+        self._brushing = False
+        # Created once, shown only while brushing.
+        self.brush_region = pg.LinearRegionItem(movable=False, brush=(255, 193, 7, 60), pen=pg.mkPen("#ffa000"))
+        self.brush_region.setZValue(1_000)
+        self.brush_region.hide()
+        self.addItem(self.brush_region, ignoreBounds=True)
+
+    def mouseDragEvent(self, ev: Any, axis: int | None = None) -> None:
+        if ev.isStart():
+            # Decided when the drag starts: Shift may be let go before the button.
+            self._brushing = (ev.button() == Qt.MouseButton.LeftButton and axis is None
+                              and bool(ev.modifiers() & Qt.KeyboardModifier.ShiftModifier))
+        if not self._brushing:
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()
+        start = self.mapSceneToView(ev.buttonDownScenePos()).x()
+        end = self.mapSceneToView(ev.scenePos()).x()
+        self.brush_region.setRegion((min(start, end), max(start, end)))
+        self.brush_region.show()
+        if ev.isFinish():
+            self._brushing = False
+            self.brush_region.hide()
+            if start != end and self.on_span is not None:
+                self.on_span(min(start, end), max(start, end))
+
+
 class _Chart(pg.PlotWidget):
+    """A chart over time. Shift+drag across it brushes a span: ``span_selected``."""
+
+    span_selected = Signal(object, object)  # start, end: datetimes (UTC)
+
     def __init__(self, title: str, y_label: str) -> None:
         # Local time, like the tables; the axis says which zone.
-        super().__init__(axisItems={"bottom": pg.DateAxisItem(utcOffset=zone.axis_offset())})
+        box = BrushViewBox()
+        super().__init__(viewBox=box, axisItems={"bottom": pg.DateAxisItem(utcOffset=zone.axis_offset())})
+        self.brush_box = box
+        box.on_span = self.emit_span
         self.setTitle(title)
         self.setLabel("left", y_label)
         self.setLabel("bottom", f"time ({zone.zone_name()})")
@@ -32,6 +73,10 @@ class _Chart(pg.PlotWidget):
         self.empty_text = pg.TextItem("", anchor=(0.5, 0.5), color=(120, 120, 120))
         self.getPlotItem().vb.addItem(self.empty_text, ignoreBounds=True)
         show_message(self, self.empty_text, LOADING)  # until the first result arrives
+
+    def emit_span(self, start_s: float, end_s: float) -> None:
+        """The span brushed, from epoch seconds on the x axis."""
+        self.span_selected.emit(datetime.fromtimestamp(start_s, UTC), datetime.fromtimestamp(end_s, UTC))
 
     def _zone_changed(self) -> None:
         axis = self.getAxis("bottom")
@@ -62,7 +107,8 @@ class ExecutionsChart(_Chart):
 
     def __init__(self) -> None:
         super().__init__("Executions and failures", "per bucket")
-        self.setToolTip("Click a moment to list the executions started then")
+        self.setToolTip("Click a moment to list the executions started then;\n"
+                        "Shift+drag across a span to list the executions started in it")
         self.scene().sigMouseClicked.connect(self._clicked)
         self.executions = self.plot([], [], name="executions", pen=pg.mkPen("#1e88e5", width=2),
                                     fillLevel=0, brush=(30, 136, 229, 40))
@@ -133,29 +179,3 @@ class CountChart(_Chart):
     def set_counts(self, x: np.ndarray, y: np.ndarray, empty_text: str) -> None:
         self.curve.setData(x, y.astype(float))
         self._show_empty(int(y.sum()) == 0, x, empty_text)
-
-
-PALETTE = ("#1e88e5", "#43a047", "#fb8c00", "#8e24aa", "#e53935", "#00acc1", "#6d4c41", "#3949ab")
-
-
-class TrendChart(_Chart):
-    """Runs per bucket for each workflow type; one curve per type, created once and reused."""
-
-    def __init__(self) -> None:
-        super().__init__("Workflow runs over time", "runs per bucket")
-        self.curves: dict[str, pg.PlotDataItem] = {}
-
-    def set_trends(self, trends: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
-        for name, (x, runs, _avg) in trends.items():
-            curve = self.curves.get(name)
-            if curve is None:
-                colour = PALETTE[len(self.curves) % len(PALETTE)]
-                curve = self.curves[name] = self.plot([], [], name=name, pen=pg.mkPen(colour, width=2))
-            curve.setData(x, runs.astype(float))
-            curve.show()
-        for name, curve in self.curves.items():
-            if name not in trends:
-                curve.setData([], [])
-        total = sum(int(runs.sum()) for _, runs, _ in trends.values())
-        x = next(iter(trends.values()))[0] if trends else np.zeros(0)
-        self._show_empty(total == 0, x, "No workflows in this range")

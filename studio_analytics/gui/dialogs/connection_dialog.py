@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QSettings, QThreadPool, Signal
+from PySide6.QtCore import QSettings, Qt, QThreadPool, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QTabWidget,
     QVBoxLayout,
@@ -57,6 +58,13 @@ def remember_connection(url: str) -> None:
     QSettings().setValue(RECENT_KEY, items[:MAX_RECENT])
 
 
+def _form(page: QWidget) -> QFormLayout:
+    form = QFormLayout(page)
+    # Fields grow with the dialog on every platform (macOS keeps them at their hint).
+    form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+    return form
+
+
 class _HealthRunner(QueryRunner):
     """Tests a URL: connect read-only, read the schema state and row counts."""
 
@@ -82,6 +90,7 @@ class ConnectionDialog(QDialog):
         self.pool = pool
         self._generation = 0
         self._runner: _HealthRunner | None = None
+        self._tested_page = 0
         self.recent = QComboBox()
         self.recent.addItems(recent_connections())
         self.recent.setPlaceholderText("Recent connections")
@@ -95,7 +104,7 @@ class ConnectionDialog(QDialog):
         file_row.addWidget(self.sqlite_path)
         file_row.addWidget(browse)
         sqlite_page = QWidget()
-        QFormLayout(sqlite_page).addRow("SQLite file", file_row)
+        _form(sqlite_page).addRow("SQLite file", file_row)
 
         self.host, self.database, self.user = QLineEdit("localhost"), QLineEdit(), QLineEdit()
         self.port = QSpinBox()
@@ -105,7 +114,7 @@ class ConnectionDialog(QDialog):
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
         self.password.setPlaceholderText("not saved; or use ~/.pgpass")
         pg_page = QWidget()
-        form = QFormLayout(pg_page)
+        form = _form(pg_page)
         for label, w in (("Host", self.host), ("Port", self.port), ("Database", self.database),
                          ("User", self.user), ("Password", self.password)):
             form.addRow(label, w)
@@ -113,14 +122,33 @@ class ConnectionDialog(QDialog):
         self.url_edit = QLineEdit()
         self.url_edit.setPlaceholderText("sqlite:////path/metrics.sqlite3 or postgresql://user@host/db")
         url_page = QWidget()
-        QFormLayout(url_page).addRow("URL", self.url_edit)
+        _form(url_page).addRow("URL", self.url_edit)
 
         self.kinds = QTabWidget()
         self.kinds.addTab(sqlite_page, "SQLite file")
         self.kinds.addTab(pg_page, "PostgreSQL")
         self.kinds.addTab(url_page, "URL")
-        self.result = QLabel(" ")
-        self.result.setWordWrap(True)
+        # Each kind of connection says its own test result: a SQLite error is never left
+        # on the PostgreSQL tab. A message goes when its tab is left or its fields change.
+        self.results: list[QLabel] = []
+        for page in (sqlite_page, pg_page, url_page):
+            label = QLabel("")
+            label.setObjectName("connectionResult")
+            label.setWordWrap(True)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            # Taller as it wraps: the tab page's spare height, not a clipped second line.
+            label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.MinimumExpanding)
+            label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+            page_form = page.layout()
+            assert isinstance(page_form, QFormLayout)
+            page_form.addRow(label)
+            self.results.append(label)
+        self.kinds.currentChanged.connect(lambda _i: self._clear_results())
+        for i, edits in enumerate(((self.sqlite_path,), (self.host, self.database, self.user, self.password),
+                                   (self.url_edit,))):
+            for edit in edits:
+                edit.textEdited.connect(lambda _t, i=i: self._clear_results(i))
+        self.port.valueChanged.connect(lambda _v: self._clear_results(1))
         test = QPushButton("Test connection")
         test.clicked.connect(self.test_connection)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -130,9 +158,23 @@ class ConnectionDialog(QDialog):
         layout.addWidget(self.recent)
         layout.addWidget(self.kinds)
         layout.addWidget(test)
-        layout.addWidget(self.result)
         layout.addWidget(buttons)
+        # Room for a real path or URL; the fields take any width the dialog is given.
+        self.setMinimumWidth(self.fontMetrics().horizontalAdvance("x") * 84)
         self._use_url(current_url)
+
+    @property
+    def result(self) -> QLabel:
+        """The test result of the kind of connection shown."""
+        return self.results[self.kinds.currentIndex()]
+
+    def _clear_results(self, page: int | None = None) -> None:
+        """A switch or an edit: the shown results no longer describe the fields, and a
+        test still running is dropped."""
+        self._generation += 1
+        for i, label in enumerate(self.results):
+            if page is None or i == page:
+                label.setText("")
 
     def _use_url(self, url: str) -> None:
         try:
@@ -171,6 +213,7 @@ class ConnectionDialog(QDialog):
 
     def test_connection(self) -> None:
         self._generation += 1
+        self._tested_page = self.kinds.currentIndex()
         self.result.setText("Testing…")
         runner = _HealthRunner(self.selected_url(), self._generation, lambda _c: None)
         runner.signals.finished.connect(self._tested)
@@ -186,14 +229,19 @@ class ConnectionDialog(QDialog):
             text = f"✔ Connected: {health.schema_kind} schema, {rows:,} executions"
         else:
             text = f"✘ {health.message}" + (f" — {health.hint}" if health.hint else "")
-        self.result.setText(text)
+        self._show_result(text)
         self.tested.emit(health.ok, text)
 
     def _failed(self, generation: int, error: Any) -> None:
         if generation == self._generation:
             text = f"✘ {error.message}" + (f" — {error.hint}" if error.hint else "")
-            self.result.setText(text)
+            self._show_result(text)
             self.tested.emit(False, text)
+
+    def _show_result(self, text: str) -> None:
+        # A path or URL has no spaces to wrap at: let it break after each "/" instead of
+        # running out of the dialog.
+        self.results[self._tested_page].setText(text.replace("/", "/\u200b"))
 
     def accept(self) -> None:
         remember_connection(self.selected_url())

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from studio_analytics.analytics import execution_detail
 from studio_analytics.analytics.results import ExecutionDetail, TraceSpan
 from studio_analytics.gui import zone
+from studio_analytics.gui.dialogs.close_button import add_close_button
 from studio_analytics.gui.models.row_table_model import cost_text, count, ms
 from studio_analytics.gui.views.span_detail import SpanDetailPanel
 from studio_analytics.gui.views.trace_view import TraceView
@@ -46,6 +47,7 @@ class ExecutionDetailDialog(QDialog):
         self.message = QLabel("Loading…")
         self.message.setWordWrap(True)
         self.fields: dict[str, QLabel] = {}
+        self.field_names: dict[str, QLabel] = {}
         grid = QGridLayout()
         grid.setHorizontalSpacing(14)
         for i, key in enumerate(FIELD_KEYS):
@@ -58,12 +60,19 @@ class ExecutionDetailDialog(QDialog):
             row, col = divmod(i, FIELD_COLUMNS)
             name = QLabel(key)
             name.setStyleSheet("color: palette(mid);")
+            self.field_names[key] = name
             grid.addWidget(name, row, col * 2)
             grid.addWidget(label, row, col * 2 + 1)
         for col in range(FIELD_COLUMNS):
             grid.setColumnStretch(col * 2 + 1, 1)
         self.fields["Cost"].setToolTip("Of this execution's own model calls (a sub-agent's calls count as its own).\n"
                                        "Calls without a price are unpriced, never $0.")
+        api_why = ("External API requests this execution counted (its api_calls_count), as the agent reported them.\n"
+                   "One tool call may make several requests, and an agent may call an API outside a tool,\n"
+                   "so this need not match the tool calls drawn in the trace below: each tool call row\n"
+                   "names the (last) external API it called.")
+        self.fields["API calls"].setToolTip(api_why)
+        self.field_names["API calls"].setToolTip(api_why)
         self.session_button = QPushButton("Open session")
         self.session_button.setEnabled(False)
         self.session_button.clicked.connect(lambda: self.detail and self.session_requested.emit(self.detail.session_id or ""))
@@ -95,6 +104,7 @@ class ExecutionDetailDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(top)
         layout.addWidget(split, stretch=1)
+        self.close_buttons = add_close_button(self, layout)
         self._runner = start_query(pool, url, 0, lambda conn: execution_detail(conn, execution_id),
                                    self._loaded, self._failed)
 
@@ -112,7 +122,9 @@ class ExecutionDetailDialog(QDialog):
         f["Started"].setText(zone.in_zone(detail.start_time).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " " + zone.zone_name())
         f["Duration"].setText(ms(detail.duration_ms))
         f["Tools"].setText(f"{detail.tool_count} ({', '.join(c.tool_name for c in detail.tool_calls) or 'none'})")
-        f["API calls"].setText(count(detail.api_calls_count))
+        with_api = sum(1 for c in detail.tool_calls if c.external_api_called)
+        # Short enough for a 1024 px dialog; the tooltip says why the two counts may differ.
+        f["API calls"].setText(f"{count(detail.api_calls_count)} counted by the agent · {with_api:,} in tool calls")
         f["Tokens"].setText(count(detail.tokens_used))
         own = cost_text(detail.cost_usd, detail.unpriced_calls)
         f["Cost"].setText(own if own == "—" else f"{own} (its own model calls)")
@@ -122,7 +134,7 @@ class ExecutionDetailDialog(QDialog):
         f["Workflow"].setText(f"{detail.workflow_type} ({detail.workflow_id})" if detail.workflow_id else
                               (detail.correlation_id or "—"))
         for key, label in f.items():
-            if key != "Cost":  # keeps its explanation
+            if key not in ("Cost", "API calls"):  # they keep their explanation
                 label.setToolTip(label.text())
         self.session_button.setEnabled(bool(detail.session_id))
         self.workflow_button.setEnabled(detail.workflow_id is not None)

@@ -19,7 +19,12 @@ from PySide6.QtWidgets import QCheckBox, QFileDialog, QGridLayout, QProgressDial
 
 from studio_analytics.analytics import agent_usage, error_analysis, tool_usage, workflow_performance
 from studio_analytics.analytics.models import model_usage
-from studio_analytics.analytics.results import ExecutionFilter, TimeRange, TimeSeries
+from studio_analytics.analytics.results import (
+    DashboardSnapshot,
+    ExecutionFilter,
+    TimeRange,
+    TimeSeries,
+)
 from studio_analytics.db.engine import get_engine, translate_error
 from studio_analytics.export.csv_export import ExportCancelled, stream_table_csv, write_rows_csv
 
@@ -43,6 +48,43 @@ def series_rows(s: TimeSeries) -> list[SeriesRow]:
         for b, e, f, t, a, p in zip(s.bucket_starts, s.executions, s.failures, s.timeouts,
                                     s.avg_duration_ms, s.p95_duration_ms, strict=True)
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class OverviewRow:
+    """One figure of the Overview tab in one long table that spreadsheets open as it is:
+    ``section`` is kpi, series, agents or tools; ``time`` is set for series rows only."""
+
+    section: str
+    name: str
+    metric: str
+    value: float | None
+    time: datetime | None = None
+
+
+def overview_rows(snap: DashboardSnapshot) -> list[OverviewRow]:
+    """Everything the Overview shows: the KPI cards (value and previous period), the time
+    series, and the agent and tool distributions as the snapshot holds them."""
+    k = snap.kpis
+    rows = [OverviewRow("kpi", name, metric, value) for name, kpi in (
+        ("sessions_in_range", k.active_sessions), ("queries_per_hour", k.queries_per_hour),
+        ("avg_response_time_ms", k.avg_response_time_ms), ("success_rate", k.success_rate),
+        *((("cost_usd", k.cost_usd),) if k.cost_usd is not None else ()),
+    ) for metric, value in (("value", kpi.value), ("previous", kpi.previous))]
+    rows += [OverviewRow("kpi", "executions", "value", k.total_executions),
+             OverviewRow("kpi", "failures", "value", k.total_failures),
+             OverviewRow("kpi", "executions", "previous", k.previous_executions)]
+    if k.cost_usd is not None:
+        rows.append(OverviewRow("kpi", "unpriced_calls", "value", k.unpriced_calls))
+    if snap.series is not None:
+        for point in series_rows(snap.series):
+            rows += [OverviewRow("series", "all agents", metric, getattr(point, metric), point.bucket_start)
+                     for metric in ("executions", "failures", "timeouts", "avg_duration_ms", "p95_duration_ms")]
+    if snap.agents is not None:
+        rows += [OverviewRow("agents", r.agent_name, "executions", r.executions) for r in snap.agents.rows]
+    if snap.tools is not None:
+        rows += [OverviewRow("tools", r.tool_name, "calls", r.calls) for r in snap.tools.rows]
+    return rows
 
 
 class ExportFileDialog(QFileDialog):
@@ -122,9 +164,11 @@ class StreamExportRunner(QRunnable):
     checks ``cancelled`` between batches."""
 
     def __init__(self, url: str, tr: TimeRange, filters: ExecutionFilter | None, path: str, *,
-                 escape_formulas: bool = True, table: str = "executions") -> None:
+                 escape_formulas: bool = True, table: str = "executions",
+                 sort: tuple[str, bool] | None = None) -> None:
         super().__init__()
         self.url, self.tr, self.filters, self.path, self.table = url, tr, filters, path, table
+        self.sort = sort
         self.escape_formulas = escape_formulas
         self.cancelled = threading.Event()
         self.signals = ExportSignals()
@@ -137,7 +181,7 @@ class StreamExportRunner(QRunnable):
         try:
             with get_engine(self.url, read_only=True).connect() as conn:
                 n = stream_table_csv(conn, self.table, self.tr, self.path, filters=self.filters, progress=progress,
-                                     escape_formulas=self.escape_formulas)
+                                     escape_formulas=self.escape_formulas, sort=self.sort)
         except ExportCancelled as e:
             self.signals.export_failed.emit(str(e))
             return
@@ -200,8 +244,11 @@ class ExportController(QObject):
         self.export_finished.emit(path, n)
 
     def stream_executions(self, url: str, tr: TimeRange, filters: ExecutionFilter, path: str, *,
-                          escape_formulas: bool = True) -> StreamExportRunner:
-        return self.stream_table(url, "executions", tr, path, filters=filters, escape_formulas=escape_formulas)
+                          escape_formulas: bool = True,
+                          sort: tuple[str, bool] = ("start_time", True)) -> StreamExportRunner:
+        """The Executions list's rows in its order (``sort``: the view's; newest first by default)."""
+        return self.stream_table(url, "executions", tr, path, filters=filters, escape_formulas=escape_formulas,
+                                 sort=sort)
 
     def export_query(self, url: str, query: Callable[[Any], Sequence[Any]], path: str, *,
                      escape_formulas: bool = True) -> QueryExportRunner:
@@ -213,8 +260,8 @@ class ExportController(QObject):
         return runner
 
     def stream_table(self, url: str, table: str, tr: TimeRange, path: str, *, filters: ExecutionFilter | None = None,
-                     escape_formulas: bool = True) -> StreamExportRunner:
-        runner = StreamExportRunner(url, tr, filters, path, escape_formulas=escape_formulas, table=table)
+                     escape_formulas: bool = True, sort: tuple[str, bool] | None = None) -> StreamExportRunner:
+        runner = StreamExportRunner(url, tr, filters, path, escape_formulas=escape_formulas, table=table, sort=sort)
         dialog = QProgressDialog(f"Exporting {table} to {Path(path).name}…", "Cancel", 0, 0, self.parent_widget)
         dialog.setMinimumDuration(300)
         dialog.canceled.connect(runner.cancelled.set)

@@ -23,6 +23,18 @@ def _time(v: Any) -> str:
     return in_zone(v).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _workflow(row: ExecutionRow) -> str:
+    """The workflow's type, else the bare correlation id, else a dash."""
+    return row.workflow_type or row.correlation_id or "—"
+
+
+def _models(row: ExecutionRow) -> str:
+    """The first model it called by name, and how many others ("gpt-4o +1")."""
+    if not row.model:
+        return "—"
+    return row.model + (f" +{row.model_count - 1}" if row.model_count > 1 else "")
+
+
 class PagedRowTableModel(RowTableModel):
     """A table over keyset pages (``rows`` + ``next_cursor``): ``fetchMore`` asks for the
     next page once, by ``page_requested``; the owning view runs it in a worker."""
@@ -121,13 +133,17 @@ class ExecutionListModel(PagedRowTableModel):
         Column("Started", "start_time", _time, timed=True),
         Column("Agent", "agent_name", str, numeric=False, sortable=False),
         Column("Status", "status", str, numeric=False, sortable=False),
-        Column("Duration", "duration_ms", ms),
+        Column("Duration", "duration_ms", ms, duration=True),
         Column("Tools", "tool_count", count, sortable=False),
         Column("Tokens", "tokens_used", count, sortable=False),
         Column("Tokens in", "input_tokens", count, sortable=False),
         Column("Tokens out", "output_tokens", count, sortable=False),
         Column("Cost", "cost_usd", row_fmt=row_cost, sortable=False),
         Column("Session", "session_id", lambda v: v or "—", numeric=False, sortable=False),
+        Column("User", "user_id", lambda v: v or "—", numeric=False, sortable=False),
+        Column("Workflow", "workflow_type", row_fmt=_workflow, numeric=False, sortable=False),
+        Column("Model", "model", row_fmt=_models, numeric=False, sortable=False),
+        Column("Query", "query_preview", lambda v: " ".join((v or "").split()), numeric=False, sortable=False),
         Column("Error", "error_message", lambda v: (v or "").splitlines()[0] if v else "", numeric=False,
                sortable=False),
     )

@@ -11,6 +11,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 
 from studio_analytics.gui import zone
+from studio_analytics.gui.models.duration_units import DurationColumns
 from studio_analytics.gui.zone import in_zone
 
 Index = QModelIndex | QPersistentModelIndex
@@ -26,6 +27,10 @@ class Column:
     timed: bool = False  # a time: the header names the zone shown
     #: formats from the whole row instead of ``fmt(value)`` (a cost and its unpriced calls)
     row_fmt: Callable[[Any], str] | None = None
+    #: milliseconds, shown in one unit per column named in the header (see duration_units)
+    duration: bool = False
+    #: a percentile that may come from the latency histograms ("p95 ≈" when rows say so)
+    percentile: bool = False
 
 
 def ms(v: float | None) -> str:
@@ -83,6 +88,16 @@ class RowTableModel(QAbstractTableModel):
         super().__init__()
         self._rows: list[Any] = []
         zone.setting().changed.connect(self._zone_changed)
+        # Connected before any view's: the units are chosen before the view asks for a cell.
+        self._durations = DurationColumns()
+        for signal in (self.modelReset, self.rowsInserted, self.rowsRemoved):
+            signal.connect(self._choose_units)
+
+    def _choose_units(self, *_args: Any) -> None:
+        for i in self._durations.update(self.COLUMNS, self._rows):
+            self.headerDataChanged.emit(Qt.Orientation.Horizontal, i, i)
+            if self._rows:
+                self.dataChanged.emit(self.index(0, i), self.index(len(self._rows) - 1, i))
 
     def _zone_changed(self) -> None:
         if self.COLUMNS:
@@ -110,7 +125,11 @@ class RowTableModel(QAbstractTableModel):
         column = self.COLUMNS[index.column()]
         value = getattr(self._rows[index.row()], column.field)
         if role == Qt.ItemDataRole.DisplayRole:
+            if column.duration:
+                return self._durations.text(index.column(), value)
             return column.fmt(value) if column.row_fmt is None else column.row_fmt(self._rows[index.row()])
+        if role == Qt.ItemDataRole.ToolTipRole and column.duration and value is not None:
+            return ms(value)  # the cell's number with its unit
         if role == Qt.ItemDataRole.TextAlignmentRole and column.numeric:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.UserRole:
@@ -120,7 +139,11 @@ class RowTableModel(QAbstractTableModel):
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
             column = self.COLUMNS[section]
+            if column.duration:
+                return self._durations.header(section, column)
             return zone.with_zone(column.header) if column.timed else column.header
+        if role == Qt.ItemDataRole.ToolTipRole and orientation == Qt.Orientation.Horizontal:
+            return self._durations.header_tip(self.COLUMNS[section])
         return None
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:

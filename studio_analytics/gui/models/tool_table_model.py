@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from studio_analytics.gui.models.row_table_model import Column, RowTableModel, count, ms, pct, when
+from studio_analytics.gui.models.row_table_model import Column, RowTableModel, count, pct, when
 
 
 def _apis(v: tuple[str, ...]) -> str:
@@ -19,8 +19,8 @@ class ToolTableModel(RowTableModel):
         Column("Calls", "calls", count),
         Column("Success", "success_rate", pct),
         Column("Failures", "failures", count),
-        Column("Avg", "avg_duration_ms", ms),
-        Column("p95", "p95_duration_ms", ms),
+        Column("Avg", "avg_duration_ms", duration=True),
+        Column("p95", "p95_duration_ms", duration=True, percentile=True),
         Column("External APIs", "external_apis", _apis, numeric=False, sortable=False),
         Column("API calls", "api_calls", count),
         Column("API errors", "api_error_rate", pct),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,12 +19,10 @@ from PySide6.QtCore import QModelIndex, Qt, QThreadPool, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QComboBox,
     QDateTimeEdit,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QPushButton,
     QTableView,
     QVBoxLayout,
@@ -46,12 +45,18 @@ from studio_analytics.analytics.results import (
 )
 from studio_analytics.gui import zone
 from studio_analytics.gui.models.execution_list_model import ExecutionListModel
+from studio_analytics.gui.views.column_chooser import ColumnChooser
+from studio_analytics.gui.views.execution_filter_bar import ExecutionFilterBar
+from studio_analytics.gui.views.filter_chips import FilterChipsBar
 from studio_analytics.gui.workers.query_runner import start_query
 
 PAGE_SIZE = 200
 #: More new rows than this since the last refresh: reload instead of prepending.
 PREPEND_MAX = 2_000
-STATUSES = ("", "success", "failure", "timeout", "in_progress")
+#: QSettings key of the columns shown and their widths (see ColumnChooser)
+COLUMNS_SETTING = "executions/columns"
+#: The optional columns hidden until chosen.
+DEFAULT_HIDDEN = frozenset({"query_preview", "user_id", "workflow_type", "model"})
 NEWEST_FIRST = ("start_time", True)
 
 
@@ -112,25 +117,16 @@ class ExecutionsView(QWidget):
         self.model = ExecutionListModel()
         self.model.page_requested.connect(self._load_page)
 
-        self.text = QLineEdit(placeholderText="Search query or error text")
-        self.agent = QLineEdit(placeholderText="Agent")
-        self.tool = QLineEdit(placeholderText="Tool")
-        self.session = QLineEdit(placeholderText="Session")
-        self.user = QLineEdit(placeholderText="User")
-        self.status = QComboBox()
-        self.status.addItems(["Any status", "Success", "Failure", "Timeout", "In progress"])
-        apply = QPushButton("Apply")
-        clear = QPushButton("Clear")
-        for edit in (self.text, self.agent, self.tool, self.session, self.user):
-            edit.returnPressed.connect(self.apply_filters)
-        apply.clicked.connect(self.apply_filters)
-        clear.clicked.connect(lambda: self.set_filter(ExecutionFilter()))
-        self.status.currentIndexChanged.connect(lambda _i: self.apply_filters())
-        bar = QHBoxLayout()
-        for w in (self.text, self.agent, self.tool, self.session, self.user, self.status, apply, clear):
-            bar.addWidget(w, stretch=2 if w is self.text else 1 if isinstance(w, QLineEdit) else 0)
-        self.signature_label = QLabel()
-        self.signature_label.hide()
+        self.filter_bar = ExecutionFilterBar(pool, lambda: self.url)
+        self.filter_bar.apply_requested.connect(self.apply_filters)
+        self.filter_bar.clear_requested.connect(lambda: self.set_filter(ExecutionFilter()))
+        bar = self.filter_bar
+        self.text, self.agent, self.tool = bar.text, bar.agent, bar.tool
+        self.session, self.user, self.status = bar.session, bar.user, bar.status
+        self.chips = FilterChipsBar()
+        self.chips.filter_reduced.connect(self.set_filter)
+        self.columns_button = QPushButton("Col&umns…")
+        self.columns_button.setToolTip("Choose the columns shown (also: right-click a column header)")
 
         self.count_label = QLabel()
         self.count_label.setObjectName("executionCount")
@@ -151,6 +147,7 @@ class ExecutionsView(QWidget):
         self.goto_time.editingFinished.connect(goto.setFocus)  # Enter in the box, then Enter on Go
         QShortcut(QKeySequence("Ctrl+G"), self, self._focus_goto)
         nav = QHBoxLayout()
+        nav.addWidget(self.columns_button)
         nav.addWidget(self.count_label)
         nav.addWidget(self.new_button)
         nav.addWidget(self.anchor_label)
@@ -173,15 +170,17 @@ class ExecutionsView(QWidget):
         self.table.setWordWrap(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.doubleClicked.connect(self._activated)
+        self.table.activated.connect(self._activated)  # double-click or Enter, once either way
         # Connected after the initial sort indicator, which would otherwise ask for a reload.
         self.model.sort_requested.connect(self._sort_changed)
         self.empty = QLabel("No executions match these filters in this range.")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.hide()
+        self.column_chooser = ColumnChooser(self.table, self.model.COLUMNS, COLUMNS_SETTING, DEFAULT_HIDDEN)
+        self.columns_button.clicked.connect(self._choose_columns)
         layout = QVBoxLayout(self)
-        layout.addLayout(bar)
-        layout.addWidget(self.signature_label)
+        layout.addWidget(bar)
+        layout.addWidget(self.chips)
         layout.addLayout(nav)
         layout.addWidget(self.table, stretch=1)
         layout.addWidget(self.empty)
@@ -203,27 +202,26 @@ class ExecutionsView(QWidget):
             self._live_update(tr)
 
     def set_filter(self, f: ExecutionFilter) -> None:
+        """Show and apply ``f`` (a drill-down, a saved view, a removed chip): every field
+        set is a chip, none is hidden state."""
         self.filters = f
-        for edit, value in ((self.text, f.text), (self.agent, f.agent_name), (self.tool, f.tool_name),
-                            (self.session, f.session_id), (self.user, f.user_id)):
-            edit.blockSignals(True)
-            edit.setText(value or "")
-            edit.blockSignals(False)
-        self.status.blockSignals(True)
-        self.status.setCurrentIndex(STATUSES.index(f.status) if f.status in STATUSES else 0)
-        self.status.blockSignals(False)
-        self.signature_label.setText(f"Error group: {f.error_signature}" if f.error_signature else "")
-        self.signature_label.setVisible(bool(f.error_signature))
+        self.filter_bar.show_filter(f)
+        self.chips.set_filter(f)
         self.refresh()
 
     def apply_filters(self) -> None:
-        self.filters = ExecutionFilter(
-            text=self.text.text().strip() or None, agent_name=self.agent.text().strip() or None,
-            tool_name=self.tool.text().strip() or None, session_id=self.session.text().strip() or None,
-            user_id=self.user.text().strip() or None, status=STATUSES[self.status.currentIndex()] or None,
-            error_signature=self.filters.error_signature, correlation_id=self.filters.correlation_id,
-        )
+        """The inputs' filter (drill-down-only parts such as an error group, a workflow's
+        executions or a brushed span kept until their chips are removed)."""
+        f = self.filter_bar.read(self.filters)
+        if f is None:
+            return  # a number that does not parse: its input says why
+        self.filters = f
+        self.chips.set_filter(f)
         self.refresh()
+
+    def show_span(self, start: datetime, end: datetime) -> None:
+        """Only the executions that started in [start, end) (a span brushed on a chart)."""
+        self.set_filter(replace(self.filters, started_after=min(start, end), started_before=max(start, end)))
 
     def refresh(self) -> None:
         """Start over from the first page (new filter, sort, range or database)."""
@@ -407,8 +405,9 @@ class ExecutionsView(QWidget):
         first = self.model.rowCount() == 0
         self.model.add_page(page)
         if first and page.rows:
-            # Sized once from the first page; a million rows are never measured.
-            self.table.resizeColumnsToContents()
+            # Sized from the first page the first time only (a million rows are never
+            # measured); sizing on every reload made the widths jump with each filter.
+            self.column_chooser.fit_once()
         self.empty.setVisible(self.model.rowCount() == 0)
         self.pages_loaded.emit(self.model.rowCount())
 
@@ -421,6 +420,10 @@ class ExecutionsView(QWidget):
     def _sort_changed(self, field: str, descending: bool) -> None:
         self.sort = (field if field in ("start_time", "duration_ms") else "start_time", descending)
         self.refresh()
+
+    def _choose_columns(self) -> None:
+        button = self.columns_button
+        self.column_chooser.menu().exec(button.mapToGlobal(button.rect().bottomLeft()))
 
     def _activated(self, index: QModelIndex) -> None:
         row = self.model.row_at(index.row())

@@ -3,6 +3,11 @@
 The fields shown depend on the kind: a model call's provider, operation, tokens (with
 the cached and reasoning shares), time to first token and cost (unpriced when it has
 none, never $0); a tool call's external API; an agent run's tokens.
+
+Input and output (a tool call's input and output parameters, a model call's request and
+response, an agent run's query and response) are shown as plain text — markup in them is
+never rendered — cut at ``PREVIEW_CHARS`` with a "Show all" button, and copied whole by
+"Copy".
 """
 
 from __future__ import annotations
@@ -12,7 +17,18 @@ from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFormLayout, QLabel, QPlainTextEdit, QSplitter, QTabWidget, QWidget
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from studio_analytics.analytics.results import TraceSpan
 from studio_analytics.gui import zone
@@ -43,6 +59,55 @@ def payload_text(value: Any) -> str:
         return repr(value)
 
 
+#: characters of an input or output shown before "Show all": a payload of megabytes would
+#: make the panel slow to fill and to scroll
+PREVIEW_CHARS = 20_000
+
+
+class PayloadView(QWidget):
+    """One payload (input or output): plain text, cut at PREVIEW_CHARS, copied whole."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what = what
+        self.full_text = ""
+        self.text = QPlainTextEdit(readOnly=True)
+        self.text.setObjectName(f"{what.lower()}Text")
+        self.note = QLabel("")
+        self.show_all_button = QPushButton("Show all")
+        self.show_all_button.clicked.connect(self.show_all)
+        self.copy_button = QPushButton(f"Copy {what.lower()}")
+        self.copy_button.setToolTip(f"Copy the whole {what.lower()} to the clipboard")
+        self.copy_button.clicked.connect(self.copy)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.note, stretch=1)
+        row.addWidget(self.show_all_button)
+        row.addWidget(self.copy_button)
+        box = QVBoxLayout(self)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.text, stretch=1)
+        box.addLayout(row)
+        self.set_text("")
+
+    def set_text(self, text: str) -> None:
+        self.full_text = text
+        cut = len(text) > PREVIEW_CHARS
+        self.text.setPlainText(text[:PREVIEW_CHARS] if cut else text)
+        self.note.setText(f"first {PREVIEW_CHARS:,} of {len(text):,} characters" if cut
+                          else "" if text else f"no {self.what.lower()} recorded")
+        self.show_all_button.setVisible(cut)
+        self.copy_button.setEnabled(bool(text))
+
+    def show_all(self) -> None:
+        self.text.setPlainText(self.full_text)
+        self.note.setText(f"all {len(self.full_text):,} characters")
+        self.show_all_button.hide()
+
+    def copy(self) -> None:
+        QGuiApplication.clipboard().setText(self.full_text)
+
+
 def model_cost(s: TraceSpan) -> str:
     if s.cost_usd is None:
         why = ("no token count was recorded" if s.input_tokens is None and s.output_tokens is None
@@ -65,9 +130,10 @@ class SpanDetailPanel(QSplitter):
             self.fields[key] = label
             self.form.addRow(key, label)
         self.texts = QTabWidget()
-        self.input_text, self.output_text = QPlainTextEdit(readOnly=True), QPlainTextEdit(readOnly=True)
-        self.texts.addTab(self.input_text, "Input")
-        self.texts.addTab(self.output_text, "Output")
+        self.input_view, self.output_view = PayloadView("Input"), PayloadView("Output")
+        self.input_text, self.output_text = self.input_view.text, self.output_view.text
+        self.texts.addTab(self.input_view, "Input")
+        self.texts.addTab(self.output_view, "Output")
         self.addWidget(form_box)
         self.addWidget(self.texts)
         self.setSizes([380, 620])
@@ -80,8 +146,8 @@ class SpanDetailPanel(QSplitter):
         for key, kinds in FIELDS:
             self.form.setRowVisible(self.fields[key], s is not None and (kinds is None or s.kind in kinds))
         if s is None:
-            self.input_text.setPlainText("")
-            self.output_text.setPlainText("")
+            self.input_view.set_text("")
+            self.output_view.set_text("")
             return
         f = self.fields
         f["Span"].setText(s.name)
@@ -109,5 +175,5 @@ class SpanDetailPanel(QSplitter):
         f["API status"].setText(" · ".join(api) or "—")
         f["Error"].setText(s.error_message or "—")
         self.form.setRowVisible(self.fields["Error"], bool(s.error_message))
-        self.input_text.setPlainText(payload_text(s.input))
-        self.output_text.setPlainText(payload_text(s.output))
+        self.input_view.set_text(payload_text(s.input))
+        self.output_view.set_text(payload_text(s.output))

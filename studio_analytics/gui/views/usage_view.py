@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -18,6 +19,13 @@ from PySide6.QtWidgets import (
 
 from studio_analytics.gui.charts.bar_chart import HorizontalBarChart
 from studio_analytics.gui.models.row_table_model import RowTableModel
+
+#: a text column (top agents, external APIs) is at most this wide, in characters, elided
+MAX_TEXT_CHARS = 40
+#: the name column elides down to this width before the table scrolls sideways…
+NAME_FLOOR_CHARS = 10
+#: …and, once it scrolls anyway, keeps this much of the name readable
+NAME_READABLE_CHARS = 24
 
 
 class UsageView(QWidget):
@@ -38,14 +46,25 @@ class UsageView(QWidget):
         self.table.setSortingEnabled(True)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        # Columns keep their content's width; a table wider than the tab scrolls sideways
-        # instead of squeezing its last column into wrapped lines.
-        self.table.horizontalHeader().setStretchLastSection(False)
+        header = self.table.horizontalHeader()
+        # Figures keep their content's width (long text such as "Top agents" at most
+        # MAX_TEXT_CHARS, elided) and the name column — an agent, a tool, an error message —
+        # takes what is left, eliding: the last columns ("Last seen") stay in view at
+        # 1024 px instead of being pushed off by a long message. See fit_columns().
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(False)
+        char = self.fontMetrics().horizontalAdvance("x")
+        header.setMaximumSectionSize(char * MAX_TEXT_CHARS)
+        self._name_floor, self._name_readable = char * NAME_FLOOR_CHARS, char * NAME_READABLE_CHARS
         self.table.setWordWrap(False)
-        # Long error messages elide instead of pushing the other columns out of view.
-        self.table.horizontalHeader().setMaximumSectionSize(self.fontMetrics().horizontalAdvance("x") * 70)
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self._fit_pending = False
+        # Other columns change width as rows arrive; the viewport with the window and as
+        # the scroll bars come and go (a sideways range appears when the viewport shrinks).
+        header.sectionResized.connect(lambda i, _old, _new: i and self._fit_later())
+        for bar in (self.table.horizontalScrollBar(), self.table.verticalScrollBar()):
+            bar.rangeChanged.connect(lambda _lo, _hi: self._fit_later())
         self.table.horizontalHeader().setSortIndicator(sort_column, Qt.SortOrder.DescendingOrder)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(chart)
@@ -58,6 +77,32 @@ class UsageView(QWidget):
         splitter.setSizes([320, 420])
         QVBoxLayout(self).addWidget(splitter)
 
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_later()
+
+    def _fit_later(self) -> None:
+        if not self._fit_pending:
+            self._fit_pending = True
+            QTimer.singleShot(0, self, self.fit_columns)
+
+    def fit_columns(self) -> None:
+        """The name column fills the width the others leave (the look of a stretched
+        column); when that is too little, it keeps a readable width and the table scrolls."""
+        self._fit_pending = False
+        header = self.table.horizontalHeader()
+        if header.count() == 0:
+            return
+        others = sum(header.sectionSize(i) for i in range(1, header.count()))
+        # Room for the vertical scroll bar even before it shows: it appears once the rows
+        # are laid out, and a name column sized without it would push "Last seen" off.
+        bar = self.table.verticalScrollBar()
+        room = self.table.viewport().width() - (0 if bar.isVisible() else bar.sizeHint().width()) - others
+        content = max(self.table.sizeHintForColumn(0), header.sectionSizeHint(0))
+        width = room if room >= min(content, self._name_floor) else min(content, self._name_readable)
+        if width != header.sectionSize(0):
+            header.resizeSection(0, max(width, header.minimumSectionSize()))
+
     def show_rows(self, rows: Sequence[Any], total: int | None = None) -> None:
         """``total``: how many rows the full result has, when the query says."""
         self.model.set_rows(rows)
@@ -66,6 +111,7 @@ class UsageView(QWidget):
         self.cap_label.setText(f"Showing {of} rows in this order (the list stops at {self.cap:,}); "
                                "Export CSV writes all of them" if capped else "")
         self.cap_label.setVisible(capped)
+        self._fit_later()
         if self.chart_values is not None and isinstance(self.chart, HorizontalBarChart):
             labels, values = self.chart_values(rows)
             self.chart.set_bars(labels, values)

@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ class PollRequest:
     tab: str = "overview"
     custom_range: tuple[datetime, datetime] | None = None  # overrides range_preset
     sorts: tuple[tuple[str, str, bool], ...] = ()  # (tab, field, descending)
+    utc: bool = True  # the zone the usage heatmap is in: UTC, else this computer's
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +159,7 @@ class PollWorker(QObject):
             return read_dashboard(
                 conn, request.url, request_range(request), generation=request.generation,
                 agent_sort=request.agent_sort, tool_sort=request.tool_sort, tabs=frozenset({request.tab}),
-                sorts={t: (f, d) for t, f, d in request.sorts},
+                sorts={t: (f, d) for t, f, d in request.sorts}, heatmap_tz=UTC if request.utc else None,
             )
 
     def _check_file(self, url: str, path: Path) -> Health | None:
