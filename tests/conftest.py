@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Test modules are imported before any fixture runs (a module-level build_config() finds
+# the default spool folder): even then, nothing may touch this user's own folders.
+os.environ["STUDIO_ANALYTICS_HOME"] = tempfile.mkdtemp(prefix="studio-analytics-collect-")
+os.environ["XDG_CONFIG_HOME"] = os.path.join(os.environ["STUDIO_ANALYTICS_HOME"], "xdg-config")
 
 from sqlalchemy import create_engine, make_url, text  # noqa: E402
 
