@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 make app
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# The check's data, spool and window settings stay in its own folder, not the user's.
+export STUDIO_ANALYTICS_HOME="$tmp/home" XDG_CONFIG_HOME="$tmp/config"
 ./dist/studio-analytics/studio-analytics db upgrade --db "$tmp/m.sqlite3"
 ./dist/studio-analytics/studio-analytics demo --db "$tmp/m.sqlite3" --executions 300 --days 2 --seed 3
 QT_QPA_PLATFORM=offscreen ./dist/studio-analytics/studio-analytics --db "$tmp/m.sqlite3" \
