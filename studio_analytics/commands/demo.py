@@ -75,7 +75,7 @@ def backfill_outcome(result: DemoResult) -> tuple[str, bool]:
         (waiting, "are waiting in the spool"), (s.dropped, "were dropped"),
         (s.rejected, "were rejected by the database")) if n]
     cause = f" (database error: {s.last_error})" if s.last_error else ""
-    return (f"tracked {what}, but only {s.written + s.replayed:,} of {s.enqueued:,} rows reached the database; "
+    return (f"tracked {what}, but only {s.written + s.replayed:,} of {s.enqueued + s.dropped:,} rows reached the database; "
             f"{'; '.join(problems)}{cause}"), False
 
 

@@ -396,8 +396,12 @@ class DemoWriter:
 
 
 def backfill(db_url: str, *, executions: int, days: float, seed: int | None = None,
-             progress: Callable[[int], None] | None = None) -> DemoResult:
-    """Write about ``executions`` agent runs spread over the last ``days`` days."""
+             progress: Callable[[int], None] | None = None, max_queue: int = 100_000) -> DemoResult:
+    """Write about ``executions`` agent runs spread over the last ``days`` days.
+
+    The demo makes rows faster than any writer stores them: it waits for the writer
+    whenever half of the tracker's queue (``max_queue`` rows) is taken, instead of
+    letting the queue's drop policy lose the rest of a large demo."""
     started = time.perf_counter()
     rng = random.Random(seed)
     end_ns = time.time_ns()
@@ -407,7 +411,7 @@ def backfill(db_url: str, *, executions: int, days: float, seed: int | None = No
     writer = DemoWriter(rng, clock, (incident_start, incident_start + int(3 * 3600e9)))
     writer.deadline_ns = end_ns
     writer.tail_ns = min(SESSION_TAIL_NS, (end_ns - start_ns) // 4)
-    tracker.configure(db_url=db_url, clock=clock, batch_size=5_000)
+    tracker.configure(db_url=db_url, clock=clock, batch_size=5_000, max_queue=max_queue)
     users = [f"user-{i:03d}" for i in range(1, 41)]
     sessions = workflows = 0
     # Sessions start at times drawn with a daily rhythm (busier in working hours, UTC).
@@ -419,6 +423,8 @@ def backfill(db_url: str, *, executions: int, days: float, seed: int | None = No
         clock.ns = int(at)
         workflows += writer.run_session(rng.choice(users), rng.randint(1, 8))
         sessions += 1
+        if tracker.stats().queued * 2 >= max_queue:
+            tracker.flush(120)  # the writer catches up: nothing is dropped
         if progress:
             progress(writer.executions)
     tracker.flush(120)

@@ -97,3 +97,16 @@ def test_demo_says_when_rows_only_reached_the_spool(unusable_url: str, capsys: p
     (line,) = [ln for ln in err.splitlines() if ln.startswith("tracked ")]
     assert "but only 0 of" in line and "rows are waiting in the spool" in line and "(database error: " in line
     assert "Traceback" not in err
+
+
+def test_a_demo_larger_than_the_tracker_queue_loses_nothing(tmp_path) -> None:
+    """The demo makes rows faster than the writer stores them: with a queue of 300 rows
+    it must wait for the writer rather than let the drop policy lose rows."""
+    from studio_analytics.demo.generator import backfill
+
+    url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
+    result = backfill(url, executions=400, days=1, seed=5, max_queue=300)
+    s = result.tracker
+    assert s is not None and s.dropped == 0 and s.written == s.enqueued, s
+    executions = raw(url, "SELECT count(*) FROM agent_execution_metrics")[0][0]
+    assert executions == result.executions
