@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -25,6 +24,7 @@ from sqlalchemy import create_engine, make_url, text  # noqa: E402
 
 from studio_analytics.db.engine import create_db_engine, dispose_engines  # noqa: E402
 from studio_analytics.db.migrate import upgrade_database  # noqa: E402
+from tests.pg_databases import pg_database  # noqa: E402
 
 PG_ENV = "STUDIO_ANALYTICS_TEST_PG_URL"
 
@@ -94,20 +94,8 @@ def pg_server_url() -> str:
 @pytest.fixture
 def pg_empty_url(pg_server_url: str) -> Iterator[str]:
     """URL of a new, empty PostgreSQL database, dropped after the test."""
-    name = f"sa_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(
-        make_url(pg_server_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(pg_server_url).set(drivername="postgresql+psycopg", database=name)
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with pg_database(pg_server_url) as url:
+        yield url
 
 
 @pytest.fixture

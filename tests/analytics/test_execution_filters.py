@@ -14,13 +14,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, insert, make_url, text
+from sqlalchemy import insert
 
 from studio_analytics.analytics import list_executions, time_range
 from studio_analytics.analytics.executions import count_executions
 from studio_analytics.analytics.names import list_names
 from studio_analytics.analytics.results import ExecutionFilter, TimeRange
-from studio_analytics.db.engine import create_db_engine, dispose_engines
+from studio_analytics.db.engine import create_db_engine
 from studio_analytics.db.migrate import upgrade_database
 from studio_analytics.db.models import (
     AgentExecutionMetrics,
@@ -30,6 +30,7 @@ from studio_analytics.db.models import (
 )
 from studio_analytics.db.rollups import USE_ROLLUPS_OPTION
 from studio_analytics.export.csv_export import stream_table_csv
+from tests.pg_databases import pg_database
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 WF_TRIP, WF_DATA = uuid.uuid4(), uuid.uuid4()
@@ -107,20 +108,9 @@ def runs_sqlite(tmp_path_factory: pytest.TempPathFactory) -> str:
 def runs_postgres(pg_server_url: str) -> Iterator[str]:
     """One database for the module: the tests only read it (a fresh one per test cost
     more than the tests themselves)."""
-    name = f"sa_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(make_url(pg_server_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(pg_server_url).set(drivername="postgresql+psycopg", database=name).render_as_string(
-        hide_password=False)
-    try:
+    with pg_database(pg_server_url) as url:
         _insert(url)
         yield url
-    finally:
-        dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from PySide6.QtWidgets import QToolBar
 
 from studio_analytics.analytics.results import ExecutionFilter
@@ -43,16 +42,8 @@ def test_the_oldest_places_go_first() -> None:
     assert [history.back(), history.back(), history.back()] == [NavState("c"), NavState("b"), None]
 
 
-@pytest.fixture
-def window(qtbot, tmp_path):
-    # No database behind it: history is the window's own state, and a missing file answers at once.
-    win = MainWindow(f"sqlite:///{tmp_path / 'missing.sqlite3'}")
-    qtbot.addWidget(win)
-    yield win
-    win.close()
-
-
-def test_window_back_and_forward_restore_tab_and_filter(qtbot, window: MainWindow) -> None:
+def test_window_back_and_forward_restore_tab_and_filter(qtbot, window_without_data: MainWindow) -> None:
+    window = window_without_data
     back, forward = window.menus.back, window.menus.forward
     assert not back.isEnabled() and not forward.isEnabled()
     window.show_tab("agents")

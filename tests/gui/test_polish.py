@@ -52,11 +52,23 @@ def test_error_table_keeps_last_seen_in_view(qtbot, demo_sqlite: str) -> None:
     view.show_rows(groups)
     header = view.table.horizontalHeader()
     last = view.model.columnCount() - 1
-    qtbot.waitUntil(lambda: header.sectionSize(last) > 0 and header.sectionViewportPosition(last)
-                    + header.sectionSize(last) <= view.table.viewport().width())
+    qtbot.waitUntil(lambda: header.sectionSize(last) >= view.table.sizeHintForColumn(last)
+                    and header.sectionViewportPosition(last) + header.sectionSize(last)
+                    <= view.table.viewport().width())
     assert header.sectionSize(0) < view.table.sizeHintForColumn(0)  # the long messages elide
     assert header.sectionSize(last) >= view.table.sizeHintForColumn(last)  # "Last seen" whole
     assert view.model.index(0, 0).data(Qt.ItemDataRole.ToolTipRole) == groups[0].signature
+
+    # Wider (a 1280 px window): the message column takes the room the figures leave,
+    # up to the table's right edge — no blank band beside an elided message.
+    view.resize(1260, 600)
+
+    def filled() -> bool:
+        right = header.sectionViewportPosition(last) + header.sectionSize(last)
+        return abs(view.table.viewport().width() - right) <= 1
+
+    qtbot.waitUntil(filled)
+    assert header.sectionSize(0) > header.sectionSize(1)
 
 
 # 2 — sort arrows: a descending sort is Qt's DescendingOrder and is drawn pointing down.

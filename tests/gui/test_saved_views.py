@@ -44,16 +44,8 @@ def test_unreadable_file_is_reported_and_never_overwritten(tmp_path) -> None:
     assert json.loads(path.read_text())["version"] == 99
 
 
-@pytest.fixture
-def window(qtbot, tmp_path):
-    # No database needed: a view is the window's own state (a missing file answers at once).
-    win = MainWindow(f"sqlite:///{tmp_path / 'missing.sqlite3'}")
-    qtbot.addWidget(win)
-    yield win
-    win.close()
-
-
-def test_save_and_reopen_from_the_menu_with_a_custom_range(qtbot, window: MainWindow) -> None:
+def test_save_and_reopen_from_the_menu_with_a_custom_range(qtbot, window_without_data: MainWindow) -> None:
+    window = window_without_data
     window.range_box.setCurrentIndex(0)  # 24 hours
     window.show_executions(BRUSHED)
     window.executions.table.sortByColumn(3, Qt.SortOrder.AscendingOrder)  # duration, shortest first

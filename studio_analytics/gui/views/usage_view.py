@@ -51,11 +51,12 @@ class UsageView(QWidget):
         # MAX_TEXT_CHARS, elided) and the name column — an agent, a tool, an error message —
         # takes what is left, eliding: the last columns ("Last seen") stay in view at
         # 1024 px instead of being pushed off by a long message. See fit_columns().
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        # Every column is sized here, not by the header's ResizeToContents: its maximum
+        # section size would cap the name column too.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
         char = self.fontMetrics().horizontalAdvance("x")
-        header.setMaximumSectionSize(char * MAX_TEXT_CHARS)
+        self._text_cap = char * MAX_TEXT_CHARS
         self._name_floor, self._name_readable = char * NAME_FLOOR_CHARS, char * NAME_READABLE_CHARS
         self.table.setWordWrap(False)
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
@@ -93,6 +94,10 @@ class UsageView(QWidget):
         header = self.table.horizontalHeader()
         if header.count() == 0:
             return
+        for i in range(1, header.count()):  # the figures: their content's width, text capped
+            fit = min(max(self.table.sizeHintForColumn(i), header.sectionSizeHint(i)), self._text_cap)
+            if fit != header.sectionSize(i):
+                header.resizeSection(i, fit)
         others = sum(header.sectionSize(i) for i in range(1, header.count()))
         # Room for the vertical scroll bar even before it shows: it appears once the rows
         # are laid out, and a name column sized without it would push "Last seen" off.
