@@ -31,7 +31,9 @@ PG_ENV = "STUDIO_ANALYTICS_TEST_PG_URL"
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Slow tests first: the suite is spread over workers file by file (pytest-xdist,
-    in collection order), and a two-minute soak handed out last would run alone at the end."""
+    in collection order), and a two-minute soak handed out last would run alone at the end.
+    The hang tests are not marked slow on purpose: they measure how fast the tracker
+    spools, and must not start beside the soak's four agent processes."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: the rest keep their order
 
 

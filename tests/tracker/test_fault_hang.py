@@ -77,7 +77,6 @@ def _recover_and_check(url: str, real_url: str, proxy: TcpProxy, expected_rows: 
     assert_no_duplicates(real_url)
 
 
-@pytest.mark.slow
 @pytest.mark.postgres
 def test_server_hangs_mid_run(proxied_pg: tuple[str, TcpProxy], spool_file: Path, pg_empty_url: str) -> None:
     """The server hangs while the writer holds open connections; an agent keeps going."""
@@ -97,7 +96,6 @@ def test_server_hangs_mid_run(proxied_pg: tuple[str, TcpProxy], spool_file: Path
     _recover_and_check(url, pg_empty_url, proxy, made)
 
 
-@pytest.mark.slow
 @pytest.mark.postgres
 def test_server_hangs_before_the_first_connection(proxied_pg: tuple[str, TcpProxy], spool_file: Path,
                                                   pg_empty_url: str) -> None:
