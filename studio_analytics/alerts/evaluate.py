@@ -1,0 +1,275 @@
+"""Evaluating rules: one observation per rule and scope member, from as few statements
+as the rules allow.
+
+Rules that count the same rows over the same window share one statement (all members
+at once), and so do their baselines; 50 rules typically need a dozen statements. The
+database is only read. See :mod:`alerts.rules` for the metrics and
+:mod:`alerts.baseline` for the anomaly method.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from studio_analytics.alerts import figures
+from studio_analytics.alerts.baseline import MIN_RUNS_PER_SAMPLE, band, sample_hours, sample_spans
+from studio_analytics.alerts.figures import Sums
+from studio_analytics.alerts.results import Baseline, Evaluation, Observation, Verdict
+from studio_analytics.alerts.rules import (
+    METRICS,
+    Direction,
+    Metric,
+    MetricKind,
+    Rule,
+    RuleProblem,
+    Subject,
+    When,
+)
+from studio_analytics.alerts.sources import TOOLS, Source, source_for
+from studio_analytics.db.capabilities import has_model_calls
+
+#: A ``now`` this far behind the clock is a replay: runs that finished after it count
+#: as still in progress then.
+AS_OF_SLACK = timedelta(minutes=2)
+
+
+class RuleNotApplicable(Exception):
+    """The rule cannot be evaluated on this database (a table it needs is missing)."""
+
+
+def evaluate(conn: Connection, rules: Sequence[Rule], *, now: datetime | None = None) -> Evaluation:
+    """Evaluate ``rules`` as of ``now`` (default: the current time). Database errors
+    propagate (the caller decides about the connection); a rule the database cannot
+    answer becomes a problem and the others still run."""
+    started = time.perf_counter()
+    wall = datetime.now(UTC)
+    at = wall if now is None else (now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC))
+    reads = _Reads(conn, at, as_of=at < wall - AS_OF_SLACK)
+    observations: list[Observation] = []
+    problems: list[RuleProblem] = []
+    for rule in rules:
+        try:
+            observations.extend(_evaluate_rule(reads, rule))
+        except RuleNotApplicable as e:
+            problems.append(RuleProblem(str(e), rule.line or None, rule.id))
+    return Evaluation(at, tuple(observations), tuple(problems), tuple(rules), time.perf_counter() - started)
+
+
+class _Reads:
+    """Every statement's result for one evaluation, keyed by what it depends on."""
+
+    def __init__(self, conn: Connection, now: datetime, *, as_of: bool) -> None:
+        self.conn, self.now, self.as_of = conn, now, as_of
+        self._memo: dict[tuple[Any, ...], Any] = {}
+
+    def _get(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    def sums(self, source: Source, window_s: int) -> dict[str, Sums]:
+        start = self.now - timedelta(seconds=window_s)
+        return self._get(("sums", source.name, window_s),
+                         lambda: figures.window_sums(self.conn, source, start, self.now))
+
+    def p95(self, source: Source, window_s: int, overall: bool) -> dict[str, float]:
+        start = self.now - timedelta(seconds=window_s)
+        return self._get(("p95", source.name, window_s, overall),
+                         lambda: figures.window_p95(self.conn, source, start, self.now, overall=overall))
+
+    def spans(self, source: Source, window_s: int, weeks: int) -> list[figures.Span]:
+        """The baseline's sample spans, without those before the source's first run."""
+        first = self._get(("first", source.name), lambda: figures.first_hour(self.conn, source))
+        if first is None:
+            return []
+        return [s for s in sample_spans(self.now, window_s, weeks) if s[0] >= first]
+
+    def samples(self, source: Source, window_s: int, weeks: int) -> tuple[list[figures.Span], dict[tuple[int, str], Sums]]:
+        spans = self.spans(source, window_s, weeks)
+        return spans, self._get(("samples", source.name, sample_hours(window_s), weeks),
+                                lambda: figures.sample_sums(self.conn, source, spans))
+
+    def sample_p95(self, source: Source, window_s: int, weeks: int,
+                   overall: bool) -> tuple[list[figures.Span], dict[tuple[int, str], tuple[float, int]]]:
+        spans = self.spans(source, window_s, weeks)
+        return spans, self._get(("sample-p95", source.name, sample_hours(window_s), weeks, overall),
+                                lambda: figures.sample_p95(self.conn, source, spans, overall=overall))
+
+    def stuck(self, source: Source, after_s: int, lookback_s: int) -> dict[str, int]:
+        return self._get(("stuck", source.name, after_s, lookback_s),
+                         lambda: figures.stuck_counts(self.conn, source, self.now, after_s=after_s,
+                                                      lookback_s=lookback_s, as_of=self.as_of))
+
+
+def _metric_value(metric: Metric, s: Sums, window_s: int, p95: float | None = None) -> tuple[float | None, int]:
+    """The figure for one member's sums over a window of ``window_s``, and the runs behind it."""
+    if metric in (Metric.FAILURE_RATE, Metric.TOOL_ERROR_RATE, Metric.MODEL_FAILURE_RATE):
+        return (s.errors / s.finished if s.finished else None), s.finished
+    if metric is Metric.TIMEOUT_RATE:
+        return (s.timeouts / s.finished if s.finished else None), s.finished
+    if metric is Metric.API_ERROR_RATE:
+        return (s.api_errors / s.n if s.n else None), s.n
+    if metric is Metric.FAILURE_COUNT:
+        return float(s.errors), s.n
+    if metric is Metric.EXECUTIONS:
+        return float(s.n), s.n
+    if metric is Metric.TOKENS_PER_HOUR:
+        return s.tokens * 3600.0 / window_s, s.n
+    if metric is Metric.COST_PER_HOUR:
+        return s.cost * 3600.0 / window_s, s.n
+    if metric is Metric.P95_LATENCY:
+        return p95, s.finished
+    raise AssertionError(metric)
+
+
+def _members(rule: Rule, *sources: Any) -> list[str | None]:
+    if rule.scope.kind == "all":
+        return [None]
+    if not rule.scope.each:
+        return [rule.scope.name]
+    seen: set[str] = set()
+    for found in sources:
+        seen.update(found)
+    return sorted(seen)
+
+
+def _total(values: dict[str, Sums]) -> Sums:
+    out = Sums()
+    for s in values.values():
+        out = out + s
+    return out
+
+
+def _evaluate_rule(reads: _Reads, rule: Rule) -> list[Observation]:
+    source = source_for(rule)
+    if source.needs_model_calls and not has_model_calls(reads.conn):
+        raise RuleNotApplicable("this database has no model calls (an Agent Studio database, or one of ours "
+                                "before `studio-analytics db upgrade`)")
+    if rule.metric is Metric.STUCK_RUNS:
+        return _stuck(reads, rule, TOOLS if rule.subject is Subject.TOOLS else source)
+    now, window = reads.now, rule.window_s
+    start = now - timedelta(seconds=window)
+    kind = METRICS[rule.metric].kind
+    overall = rule.scope.kind == "all"
+    current = reads.sums(source, window)
+    p95 = reads.p95(source, window, overall) if rule.metric is Metric.P95_LATENCY else {}
+    anomalous = rule.when is When.ANOMALOUS
+    spans: list[figures.Span] = []
+    samples: dict[tuple[int, str], Sums] = {}
+    sample_p95: dict[tuple[int, str], tuple[float, int]] = {}
+    if anomalous:
+        spans, samples = reads.samples(source, window, rule.baseline_weeks)
+        if rule.metric is Metric.P95_LATENCY:
+            _, sample_p95 = reads.sample_p95(source, window, rule.baseline_weeks, overall)
+    out = []
+    for member in _members(rule, current, (m for _, m in samples)):
+        s = _total(current) if member is None else current.get(member, Sums())
+        value, sample = _metric_value(rule.metric, s, window, p95.get("" if member is None else member))
+        baseline = None
+        if anomalous:
+            history = _sample_values(rule, kind, spans, samples, sample_p95, member)
+            baseline = band(kind, history, sensitivity=rule.sensitivity, current_sample=sample)
+        verdict, reason = _judge(rule, kind, value, sample, baseline)
+        out.append(Observation(rule.id, member, value, sample, verdict, baseline, start, now, reason))
+    return out
+
+
+def _sample_values(rule: Rule, kind: MetricKind, spans: list[figures.Span], samples: dict[tuple[int, str], Sums],
+                   sample_p95: dict[tuple[int, str], tuple[float, int]], member: str | None) -> list[float]:
+    values = []
+    for idx, (lo, hi) in enumerate(spans):
+        length = hi - lo
+        if member is None:
+            s = _total({m: v for (i, m), v in samples.items() if i == idx})
+        else:
+            s = samples.get((idx, member), Sums())
+        if rule.metric is Metric.P95_LATENCY:
+            found = sample_p95.get((idx, "" if member is None else member))
+            if found is None or found[1] < MIN_RUNS_PER_SAMPLE:
+                continue
+            values.append(found[0])
+            continue
+        value, runs = _metric_value(rule.metric, s, length)
+        if value is None:
+            continue
+        if kind is MetricKind.RATE and runs < MIN_RUNS_PER_SAMPLE:
+            continue
+        if kind is MetricKind.COUNT:
+            value *= rule.window_s / length  # the sample's count in a window of the rule's length
+        values.append(value)
+    return values
+
+
+def _judge(rule: Rule, kind: MetricKind, value: float | None, sample: int,
+           baseline: Baseline | None) -> tuple[Verdict, str]:
+    label = METRICS[rule.metric].label
+    unit = METRICS[rule.metric].unit
+    if value is None:
+        return Verdict.INSUFFICIENT, f"no finished runs to measure the {label} on"
+    shown = format_value(value, unit, kind)
+    falling = rule.when is When.BELOW or (rule.when is When.ANOMALOUS and rule.direction is Direction.DOWN)
+    # A fall is judged against how busy it usually is (a drop to zero has no runs of its own).
+    if falling and baseline is not None and kind is MetricKind.COUNT:
+        needed, what = baseline.median, "usual runs"
+    else:
+        needed, what = float(sample), "runs"
+    if not (falling and rule.when is When.BELOW) and needed < rule.min_sample:
+        return Verdict.INSUFFICIENT, f"{label} {shown} from {needed:g} {what}, fewer than {rule.min_sample}"
+    if rule.when is When.ABOVE:
+        assert rule.threshold is not None
+        limit = format_value(rule.threshold, unit, kind)
+        if value > rule.threshold:
+            return Verdict.FIRING, f"{label} {shown} above {limit}"
+        return Verdict.OK, f"{label} {shown}, not above {limit}"
+    if rule.when is When.BELOW:
+        assert rule.threshold is not None
+        limit = format_value(rule.threshold, unit, kind)
+        if value < rule.threshold:
+            return Verdict.FIRING, f"{label} {shown} below {limit}"
+        return Verdict.OK, f"{label} {shown}, not below {limit}"
+    if baseline is None:
+        return Verdict.LEARNING, f"{label} {shown}; too little history at this hour of the week to learn what is usual"
+    usual = (f"the usual {format_value(baseline.low, unit, kind)}–{format_value(baseline.high, unit, kind)} "
+             f"(median {format_value(baseline.median, unit, kind)})")
+    if rule.direction in (Direction.UP, Direction.BOTH) and value > baseline.high:
+        return Verdict.FIRING, f"{label} {shown} above {usual}"
+    if rule.direction in (Direction.DOWN, Direction.BOTH) and value < baseline.low:
+        return Verdict.FIRING, f"{label} {shown} below {usual}"
+    return Verdict.OK, f"{label} {shown}, within {usual}"
+
+
+def _stuck(reads: _Reads, rule: Rule, source: Source) -> list[Observation]:
+    counts = reads.stuck(source, rule.stuck_after_s, rule.stuck_lookback_s)
+    start = reads.now - timedelta(seconds=rule.stuck_lookback_s)
+    end = reads.now - timedelta(seconds=rule.stuck_after_s)
+    threshold = rule.threshold or 0.0
+    out = []
+    for member in _members(rule, counts):
+        n = sum(counts.values()) if member is None else counts.get(member, 0)
+        after = f"in progress for more than {rule.stuck_after_s // 60} min"
+        if rule.when is When.BELOW:
+            firing = n < threshold
+        else:
+            firing = n > threshold
+        verdict = Verdict.FIRING if firing else Verdict.OK
+        reason = f"{n} {'run' if n == 1 else 'runs'} {after}"
+        out.append(Observation(rule.id, member, float(n), n, verdict, None, start, end, reason))
+    return out
+
+
+def format_value(value: float, unit: str, kind: MetricKind) -> str:
+    """A figure as the rule's reason shows it."""
+    if kind is MetricKind.RATE:
+        return f"{value * 100:.1f} %"
+    if unit == "ms":
+        return f"{value / 1000:.2f} s" if value >= 10_000 else f"{value:,.0f} ms"
+    if unit == "USD/h":
+        return f"${value:,.2f}/h" if value >= 0.1 else f"${value:,.4f}/h"
+    if unit == "tokens/h":
+        return f"{value:,.0f} tokens/h"
+    return f"{value:,.1f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value):,}"
