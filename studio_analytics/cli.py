@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "studio_analytics.commands.demo",
     "studio_analytics.commands.collect",
     "studio_analytics.commands.prices",
+    "studio_analytics.commands.alerts",
 )
 
 EXIT_OK = 0
@@ -68,7 +69,8 @@ def open_target(text: str) -> tuple[str, str]:
 
 def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--screenshot", metavar="FILE.png", help="render the window offscreen after the first refresh, save it and exit")
-    parser.add_argument("--tab", metavar="NAME", help="tab to show first (overview, agents, tools, models, workflows, errors, sessions, executions)")
+    parser.add_argument("--tab", metavar="NAME", help="tab to show first (overview, agents, tools, models, workflows, errors, latency, alerts, "
+                        "sessions, users, executions, database)")
     parser.add_argument("--open", dest="open_target", metavar="execution:ID|session:ID", type=open_target,
                         help="open that execution's or session's dialog (with --screenshot: picture that dialog)")
     parser.add_argument("--size", metavar="WxH", default=None, help="window size, e.g. 1400x900")

@@ -7,8 +7,9 @@ Method (for ``when = "anomalous"``):
    past windows. Samples are whole UTC hours (the hour holding ``now`` and the
    ``ceil(window / 1 h) - 1`` before it), read from the hourly rollups; counts are
    scaled to the rule's window. A sample from before the database's first run of that
-   kind is no sample; a rate or a p95 needs at least :data:`MIN_RUNS_PER_SAMPLE` runs in
-   the sample, so quiet hours do not teach the baseline noise.
+   kind is no sample; a rate, a p95, tokens or cost need at least
+   :data:`MIN_RUNS_PER_SAMPLE` runs in the sample, so quiet hours do not teach the
+   baseline noise (nor that spending nothing is usual).
 2. **Centre and spread.** The median of the samples and their median absolute
    deviation (MAD); ``1.4826 × MAD`` estimates a standard deviation robustly, so one past
    incident in the samples moves neither.

@@ -42,14 +42,19 @@ class RuleNotApplicable(Exception):
     """The rule cannot be evaluated on this database (a table it needs is missing)."""
 
 
-def evaluate(conn: Connection, rules: Sequence[Rule], *, now: datetime | None = None) -> Evaluation:
+def evaluate(conn: Connection, rules: Sequence[Rule], *, now: datetime | None = None,
+             replay: bool | None = None) -> Evaluation:
     """Evaluate ``rules`` as of ``now`` (default: the current time). Database errors
     propagate (the caller decides about the connection); a rule the database cannot
-    answer becomes a problem and the others still run."""
+    answer becomes a problem and the others still run.
+
+    ``replay``: the database holds rows from after ``now`` (a backtest), so runs that
+    finished after it were still in progress then; default: ``now`` is more than
+    :data:`AS_OF_SLACK` behind the clock."""
     started = time.perf_counter()
     wall = datetime.now(UTC)
     at = wall if now is None else (now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC))
-    reads = _Reads(conn, at, as_of=at < wall - AS_OF_SLACK)
+    reads = _Reads(conn, at, as_of=at < wall - AS_OF_SLACK if replay is None else replay)
     observations: list[Observation] = []
     problems: list[RuleProblem] = []
     for rule in rules:
@@ -197,8 +202,8 @@ def _sample_values(rule: Rule, kind: MetricKind, spans: list[figures.Span], samp
         value, runs = _metric_value(rule.metric, s, length)
         if value is None:
             continue
-        if kind is MetricKind.RATE and runs < MIN_RUNS_PER_SAMPLE:
-            continue
+        if kind is not MetricKind.COUNT and runs < MIN_RUNS_PER_SAMPLE:
+            continue  # a quiet hour's spend or error share is noise, not what is usual
         if kind is MetricKind.COUNT:
             value *= rule.window_s / length  # the sample's count in a window of the rule's length
         values.append(value)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, literal, or_, select, union_all
+from sqlalchemy import and_, bindparam, case, func, literal, or_, select, true, union_all
 from sqlalchemy.engine import Connection
 
 from studio_analytics.alerts.sources import SUMS, Source
@@ -135,7 +135,7 @@ def _sample_params(spans: list[Span], as_datetimes: bool) -> dict[str, Any]:
     def conv(t: int) -> Any:
         return datetime.fromtimestamp(t, UTC) if as_datetimes else t
 
-    out: dict[str, Any] = {"lo_all": conv(min(a for a, _ in spans)), "hi_all": conv(max(b for _, b in spans))}
+    out: dict[str, Any] = {}
     for i, (a, b) in enumerate(spans):
         out[f"s{i}_lo"], out[f"s{i}_hi"] = conv(a), conv(b)
     return out
@@ -157,12 +157,12 @@ def sample_sums(conn: Connection, source: Source, spans: list[Span]) -> dict[tup
             time, member, sums, where = source.raw_time, source.raw_member, source.raw_sums, source.raw_filter
             samples = _samples_cte(spans, True, time.type)
             table = source.raw
-        lo_all = bindparam("lo_all", type_=None if rolled else time.type)
-        hi_all = bindparam("hi_all", type_=None if rolled else time.type)
+        # No overall bounds beside the join's: SQLite would take them for the index
+        # range and scan all the weeks once per sample.
         return (select(samples.c.idx, member.label("member"), *(func.sum(e).label(k) for k, e in sums.items()))
                 .select_from(table)
                 .join(samples, and_(time >= samples.c.lo, time < samples.c.hi))
-                .where(where, time >= lo_all, time < hi_all)
+                .where(where)
                 .group_by(samples.c.idx, member))
 
     stmt = cached_statement(("alert-samples", source.name, rolled, len(spans), conn.dialect.name), build)
@@ -185,8 +185,7 @@ def sample_p95(conn: Connection, source: Source, spans: list[Span], *,
             samples = _samples_cte(spans, False, None)
             time = hourly.hour
             key = literal("") if overall else getattr(hourly, column)
-            bucket, n, table, where = hourly.bucket, func.sum(hourly.n), hourly, literal(True)
-            lo_all, hi_all = bindparam("lo_all"), bindparam("hi_all")
+            bucket, n, table, where = hourly.bucket, func.sum(hourly.n), hourly, true()
         else:
             raw = source.raw
             time = raw.start_time
@@ -195,10 +194,9 @@ def sample_p95(conn: Connection, source: Source, spans: list[Span], *,
             bucket = latency_bucket_sql(conn.dialect.name, raw.duration_ms)
             n, table = func.count(), raw
             where = and_(raw.duration_ms.isnot(None), source.raw_filter)
-            lo_all, hi_all = bindparam("lo_all", type_=time.type), bindparam("hi_all", type_=time.type)
         counts = (select(samples.c.idx.label("idx"), key.label("key"), bucket.label("b"), n.label("n"))
                   .select_from(table).join(samples, and_(time >= samples.c.lo, time < samples.c.hi))
-                  .where(where, time >= lo_all, time < hi_all)
+                  .where(where)  # the join's bounds only, as in sample_sums
                   .group_by(samples.c.idx, key, bucket)).subquery()
         part = (counts.c.idx, counts.c.key)
         cum = select(counts.c.idx, counts.c.key, counts.c.b,

@@ -358,7 +358,7 @@ _HEADER = re.compile(r"^\s*\[\[\s*rule\s*\]\]\s*(#.*)?$")
 _TABLE = re.compile(r"^\s*\[")
 
 
-def _rule_chunks(text: str) -> tuple[str, list[tuple[int, str]]]:
+def rule_blocks(text: str) -> tuple[str, list[tuple[int, str]]]:
     """The file's preamble and each ``[[rule]]`` block with its header's line number."""
     lines = text.splitlines(keepends=True)
     starts = [i for i, line in enumerate(lines) if _HEADER.match(line)]
@@ -382,7 +382,7 @@ def _syntax_problem(e: tomllib.TOMLDecodeError, offset: int, source: str) -> Rul
 
 def parse_rules(text: str, source: str = "") -> RuleSet:
     """Every usable rule of ``text`` and a problem for each one that is not."""
-    preamble, chunks = _rule_chunks(text)
+    preamble, chunks = rule_blocks(text)
     problems: list[RuleProblem] = []
     try:
         tomllib.loads(preamble)
@@ -391,7 +391,7 @@ def parse_rules(text: str, source: str = "") -> RuleSet:
     rules: list[Rule] = []
     seen: dict[str, int] = {}
     for line, chunk in chunks:
-        rule_id = _guess_id(chunk)
+        rule_id = guess_rule_id(chunk)
         try:
             doc = tomllib.loads(chunk)
         except tomllib.TOMLDecodeError as e:
@@ -422,7 +422,7 @@ def parse_rules(text: str, source: str = "") -> RuleSet:
     return RuleSet(tuple(rules), tuple(problems), source)
 
 
-def _guess_id(chunk: str) -> str | None:
+def guess_rule_id(chunk: str) -> str | None:
     match = re.search(r"^\s*id\s*=\s*[\"']([^\"'\n]*)[\"']", chunk, re.MULTILINE)
     return match.group(1) if match else None
 

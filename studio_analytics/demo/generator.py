@@ -1,37 +1,80 @@
-"""Writes demo history through the real tracker, driving its clock through the past days."""
+"""Writes demo history through the real tracker, driving its clock through the past days.
+
+The history holds incidents at known times (:func:`~studio_analytics.demo.scenario.demo_incidents`),
+for the window's charts and for measuring the alerts (benchmarks/bench_alert_accuracy.py):
+a three-hour latency spike, one agent's failure spike, one tool's outage, a provider's
+rate-limit storm, an hour without traffic, and a few runs left in progress.
+
+Runs left in progress are the one thing the tracker cannot write: it writes a run's row
+when the run ends, so a run that never ends (its process killed, a call that never
+returns) leaves no row at all — ``in_progress`` rows come from writers that record a
+run when it starts (Agent Studio's ``running`` rows). The demo runs such a run
+through the tracker (its model call is written as usual), has the tracker leave the run
+and its hanging tool call unrecorded, and inserts their rows as a run-start writer would
+— status ``in_progress``, no end, no duration — with the database layer's bulk insert and
+rollup update, the two calls the tracker's writer makes for a batch.
+"""
 
 from __future__ import annotations
 
 import builtins
+import logging
 import math
 import random
 import re
 import string
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from studio_analytics import tracker
+from studio_analytics.db.bulk import execute_values
+from studio_analytics.db.engine import create_db_engine
+from studio_analytics.db.rollups import apply_rollups
+from studio_analytics.db.rows import (
+    EXECUTION_COLUMNS,
+    TOOL_COLUMNS,
+    Row,
+    json_text,
+    pg_time,
+    time_text,
+)
 from studio_analytics.demo.scenario import (
     AGENT_ERRORS,
+    AGENT_FAILURE_RATE,
     AGENTS,
     AGENTS_BY_NAME,
     CITIES,
     HOSTS,
     INCIDENT_PROVIDER,
     MODELS,
+    OUTAGE_ERROR,
+    OUTAGE_FAILURE_RATE,
     PROVIDER_ERRORS,
     QUERIES,
     RESPONSES,
+    STORM_RATE_LIMIT,
+    STUCK_AGENT,
+    STUCK_RUN_COUNT,
+    STUCK_RUN_SPACING_MIN,
+    STUCK_TOOL,
     TOOLS,
     USER_AGENTS,
     WORDS,
     WORKFLOWS,
     AgentProfile,
+    Incident,
+    IncidentKind,
     ModelProfile,
+    demo_incidents,
 )
+from studio_analytics.tracker import runtime as tracker_runtime
+
+log = logging.getLogger(__name__)
 
 MS = 1_000_000  # ns
 #: A session stops starting queries this close to the deadline, so the clamp at the
@@ -63,9 +106,16 @@ class DemoResult:
     #: The tracker's counters after the final flush: how many rows reached the
     #: database and how many wait in the spool (None: not measured).
     tracker: tracker.TrackerStats | None = None
-    #: the incident's [start, end) in ns since the epoch: latency x4, failures x6, and a
-    #: rate-limit storm at one model provider (None: no incident)
+    #: the latency spike's [start, end) in ns since the epoch: latency x4, failures x6, and a
+    #: rate-limit storm at one model provider (None: no latency spike)
     incident: tuple[int, int] | None = None
+    #: every incident injected, in the order they start (the latency spike among them)
+    incidents: tuple[Incident, ...] = ()
+    #: runs left in progress that reached the database (see the module docstring)
+    unfinished: int = 0
+
+    def of_kind(self, kind: IncidentKind) -> tuple[Incident, ...]:
+        return tuple(i for i in self.incidents if i.kind is kind)
 
 
 #: Sub-agents call sub-agents at most this deep (caller at depth 0).
@@ -118,13 +168,39 @@ class ModelCallFailed(Exception):
         self.error, self.retryable, self.status_code = error, retryable, status_code
 
 
+def demo_rhythm(ns: int) -> float:
+    """How busy the demo is at ``ns`` (0-1): a daily rhythm, busiest at 14:00 UTC."""
+    hour = (ns / 3600e9) % 24
+    return 0.35 + 0.65 * math.exp(-((hour - 14) ** 2) / 18)
+
+
+@dataclass(frozen=True, slots=True)
+class UnfinishedRun:
+    """The wire rows (:mod:`studio_analytics.db.rows`) of a run left in progress and of
+    the tool call it hangs in (the tool row carries the agent's name after its columns,
+    for the rollups)."""
+
+    execution: Row
+    tool: Row
+
+
 class DemoWriter:
     def __init__(self, rng: random.Random, clock: VirtualClock | None,
-                 incident: tuple[int, int] | None = None) -> None:
+                 incidents: Sequence[Incident] = ()) -> None:
         self.rng = rng
         self.clock = clock
-        self.incident = incident  # [start_ns, end_ns): latency x4, failures x6, a 429 storm
+        self.incidents = tuple(incidents)
+        #: [start_ns, end_ns) of the latency spikes: latency x4, failures x6, a 429 storm
+        self._spikes = tuple((i.start_ns, i.end_ns) for i in self.incidents if i.kind is IncidentKind.LATENCY_SPIKE)
+        #: (kind, target) -> the [start_ns, end_ns) of each of the other incidents
+        self._windows: dict[tuple[IncidentKind, str | None], tuple[tuple[int, int], ...]] = {}
+        for i in self.incidents:
+            if i.kind is not IncidentKind.LATENCY_SPIKE:
+                key = (i.kind, i.target)
+                self._windows[key] = (*self._windows.get(key, ()), (i.start_ns, i.end_ns))
         self.executions = 0
+        #: runs left in progress, for :func:`write_unfinished`
+        self.unfinished: list[UnfinishedRun] = []
         #: the clock never passes this (the moment the demo started): no row may start
         #: or end after "now", or a report run right after the demo would miss it
         self.deadline_ns: int | None = None
@@ -133,8 +209,28 @@ class DemoWriter:
     def _now(self) -> int:
         return self.clock.ns if self.clock else time.time_ns()
 
+    @property
+    def incident(self) -> tuple[int, int] | None:
+        """The first latency spike's [start_ns, end_ns), if any."""
+        return self._spikes[0] if self._spikes else None
+
     def _in_incident(self) -> bool:
-        return self.incident is not None and self.incident[0] <= self._now() < self.incident[1]
+        if not self._spikes:
+            return False
+        now = self._now()
+        return any(start <= now < end for start, end in self._spikes)
+
+    def _hit(self, kind: IncidentKind, target: str | None, ns: int | None = None) -> bool:
+        """Whether an incident of ``kind`` at ``target`` is going on (now, or at ``ns``)."""
+        windows = self._windows.get((kind, target))
+        if not windows:
+            return False
+        at = self._now() if ns is None else ns
+        return any(start <= at < end for start, end in windows)
+
+    def traffic_stopped(self, ns: int | None = None) -> bool:
+        """Inside an hour without traffic: no new run starts."""
+        return self._hit(IncidentKind.TRAFFIC_DROP, None, ns)
 
     def _wait(self, ms: float) -> None:
         if self.clock is not None:
@@ -156,7 +252,9 @@ class DemoWriter:
         demo fills tens of thousands of texts)."""
         fields = _FIELDS.get(template)
         if fields is None:
-            fields = _FIELDS[template] = tuple({f for _, f, _, _ in _FORMATTER.parse(template) if f})
+            # in the template's order (not a set's, which varies between processes): the same
+            # seed draws the same values in every process
+            fields = _FIELDS[template] = tuple(dict.fromkeys(f for _, f, _, _ in _FORMATTER.parse(template) if f))
         if not fields:
             return template
         r = self.rng
@@ -216,7 +314,10 @@ class DemoWriter:
                     self._wait(max(10_000.0, AGENT_BUDGET_MS - (self._now() - started) / MS))
                     raise TimeoutError(f"agent exceeded its {AGENT_BUDGET_MS / 1000:.0f} s budget "
                                        f"after {len(steps) + 2} steps")
-                if r.random() < agent.failure_rate * boost:
+                failure_rate = agent.failure_rate * boost
+                if self._hit(IncidentKind.AGENT_FAILURES, agent.name, started):
+                    failure_rate = max(failure_rate, AGENT_FAILURE_RATE)
+                if r.random() < failure_rate:
                     raise demo_error(self._fill(r.choice(agent.errors or AGENT_ERRORS)))
                 run.set_response(f"Done: {agent.name} answered with {r.randint(1, 12)} findings.")
             return None
@@ -267,6 +368,8 @@ class DemoWriter:
         r = self.rng
         errors = PROVIDER_ERRORS[model.provider]
         rate_limit = 0.3 if boost > 1 and model.provider == INCIDENT_PROVIDER else 0.01 * boost
+        if self._hit(IncidentKind.RATE_LIMIT_STORM, model.provider):
+            rate_limit = max(rate_limit, STORM_RATE_LIMIT)
         server = rate_limit + 0.004 * boost
         context = server + (0.004 if prompt >= 8_000 else 0.0)  # long prompts only
         timeout = context + 0.003 * boost
@@ -326,8 +429,11 @@ class DemoWriter:
         model (a summary, the embedding of a search) makes that call inside its span."""
         tool = TOOLS[name]
         r = self.rng
-        failing = bool(r.random() < tool.failure_rate * boost and tool.errors)
-        message = self._fill(r.choice(tool.errors)) if failing else None
+        if self._hit(IncidentKind.TOOL_OUTAGE, name):
+            message = self._fill(OUTAGE_ERROR) if r.random() < OUTAGE_FAILURE_RATE else None
+        else:
+            failing = bool(r.random() < tool.failure_rate * boost and tool.errors)
+            message = self._fill(r.choice(tool.errors)) if failing else None
         try:
             with tracker.track_tool_usage(tool_name=name, input_data={"query": self._fill("{word} {n}")},
                                           external_api_called=tool.api) as call:
@@ -362,6 +468,50 @@ class DemoWriter:
             return message
         return None
 
+    def run_unfinished(self, agent: AgentProfile, tool_name: str, user_id: str | None) -> None:
+        """A run that never finishes: the agent plans with its model (a call the tracker
+        writes), then calls ``tool_name``, which never returns. The tracker is told not
+        to record the run and the call (the span's ``sampled`` flag, as sampling does),
+        so their rows — in progress — are kept in :attr:`unfinished` for
+        :func:`write_unfinished`."""
+        r = self.rng
+        names, weights = zip(*agent.models, strict=True)
+        model = MODELS[r.choices(names, weights)[0]]
+        query = self._fill(r.choice(QUERIES))
+        tool = TOOLS[tool_name]
+        tool_input = {"url": self._fill("https://{host}/page/{n}")}
+        with tracker.track_agent_execution(
+            agent_id=str(uuid.uuid5(uuid.NAMESPACE_DNS, agent.name)), agent_name=agent.name, query=query,
+            user_id=user_id,
+        ) as run:
+            run_span = run.span
+            self._wait(self._latency(agent.median_ms, agent.sigma))
+            with suppress(Exception):  # a failed plan call is recorded; the run goes on to hang all the same
+                self._chat(run, model, self._tokens(agent.prompt_tokens, 0.5, 50), 120, 1.0,
+                           [{"role": "user", "content": query}], "plan", tool_name)
+            with tracker.track_tool_usage(tool_name=tool_name, input_data=tool_input,
+                                          external_api_called=tool.api) as call:
+                tool_span = call.span
+                recorded = tracker_runtime.config().enabled and run_span.sampled and tool_span.link == run_span.id
+                tool_span.sampled = run_span.sampled = False  # what a killed process leaves: no end
+        self.executions += 1
+        if not recorded:
+            return  # tracking off, sampled out (or not nested as expected): no rows, as the tracker would do
+        content = tracker_runtime.config().capture_content
+        # The row as a writer that keeps it up to date would hold it: the tokens and API
+        # calls of the model call so far, the tool it is in (the tracker's own tallies).
+        execution = (
+            f"{run_span.id:032x}", run_span.agent_id, agent.name, time_text(run_span.start_ns), None, None,
+            "in_progress", query if content else None, None, None, json_text([tool_name]), 1, 0, None, user_id,
+            None, run_span._tokens, run_span._api_calls, None, f"{run_span.trace:032x}",
+        )
+        tool_row = (
+            f"{tool_span.id:032x}", tool_name, execution[0], time_text(tool_span.start_ns), None, None,
+            "in_progress", json_text(tool_input) if content else None, None, None, tool.api, None, None,
+            execution[0], execution[-1], agent.name,
+        )
+        self.unfinished.append(UnfinishedRun(execution, tool_row))
+
     def run_session(self, user: str, queries: int) -> int:
         """One user session; about one in five runs a multi-agent workflow. Returns how many."""
         r = self.rng
@@ -373,6 +523,8 @@ class DemoWriter:
             for done in range(queries):
                 if done and self.deadline_ns is not None and self._now() >= self.deadline_ns - self.tail_ns:
                     break  # a session that would run past "now" ends early instead
+                if self.traffic_stopped():
+                    break  # nothing gets through: the session ends
                 if workflow:
                     kind = r.choice(list(WORKFLOWS))
                     names = WORKFLOWS[kind]
@@ -396,29 +548,36 @@ class DemoWriter:
 
 
 def backfill(db_url: str, *, executions: int, days: float, seed: int | None = None,
-             progress: Callable[[int], None] | None = None, max_queue: int = 100_000) -> DemoResult:
+             progress: Callable[[int], None] | None = None, max_queue: int = 100_000,
+             incidents: Sequence[Incident] | None = None, end_ns: int | None = None,
+             rhythm: Callable[[int], float] = demo_rhythm) -> DemoResult:
     """Write about ``executions`` agent runs spread over the last ``days`` days.
+
+    ``incidents``: what goes wrong and when (default: the demo's,
+    :func:`~studio_analytics.demo.scenario.demo_incidents`; ``()``: nothing). ``end_ns``:
+    where the history ends (default: now; no row starts or ends after it). ``rhythm``:
+    how busy each moment is, 0-1 (sessions start at times drawn in proportion to it).
 
     The demo makes rows faster than any writer stores them: it waits for the writer
     whenever half of the tracker's queue (``max_queue`` rows) is taken, instead of
     letting the queue's drop policy lose the rest of a large demo."""
     started = time.perf_counter()
     rng = random.Random(seed)
-    end_ns = time.time_ns()
+    end_ns = time.time_ns() if end_ns is None else end_ns
     start_ns = end_ns - int(days * 86_400e9)
     clock = VirtualClock(start_ns)
-    incident_start = start_ns + int((days * 0.7) * 86_400e9)
-    writer = DemoWriter(rng, clock, (incident_start, incident_start + int(3 * 3600e9)))
+    if incidents is None:
+        incidents = demo_incidents(start_ns, end_ns)
+    writer = DemoWriter(rng, clock, incidents)
     writer.deadline_ns = end_ns
     writer.tail_ns = min(SESSION_TAIL_NS, (end_ns - start_ns) // 4)
     tracker.configure(db_url=db_url, clock=clock, batch_size=5_000, max_queue=max_queue)
     users = [f"user-{i:03d}" for i in range(1, 41)]
     sessions = workflows = 0
-    # Sessions start at times drawn with a daily rhythm (busier in working hours, UTC).
+    # Sessions start at times drawn with the rhythm (by default busier in working hours, UTC).
     while writer.executions < executions:
         at = rng.uniform(start_ns, end_ns - writer.tail_ns)
-        hour = (at / 3600e9) % 24
-        if rng.random() > 0.35 + 0.65 * math.exp(-((hour - 14) ** 2) / 18):
+        if rng.random() > rhythm(int(at)) or writer.traffic_stopped(int(at)):
             continue
         clock.ns = int(at)
         workflows += writer.run_session(rng.choice(users), rng.randint(1, 8))
@@ -427,11 +586,54 @@ def backfill(db_url: str, *, executions: int, days: float, seed: int | None = No
             tracker.flush(120)  # the writer catches up: nothing is dropped
         if progress:
             progress(writer.executions)
+    for incident in incidents:
+        if incident.kind is IncidentKind.STUCK_RUNS:
+            agent = AGENTS_BY_NAME[incident.target or STUCK_AGENT]
+            for k in range(STUCK_RUN_COUNT):
+                clock.ns = incident.start_ns + int(k * STUCK_RUN_SPACING_MIN * 60e9)
+                if clock.ns < min(incident.end_ns, end_ns - 60_000_000_000):  # it has a minute to get going
+                    writer.run_unfinished(agent, STUCK_TOOL, rng.choice(users))
     tracker.flush(120)
     stats = tracker.stats()  # before shutdown, which discards the writer and its counters
     tracker.shutdown(10)
     tracker.configure(db_url=db_url)  # back to the real clock
-    return DemoResult(writer.executions, sessions, workflows, time.perf_counter() - started, stats, writer.incident)
+    unfinished = write_unfinished(db_url, writer.unfinished)
+    return DemoResult(writer.executions, sessions, workflows, time.perf_counter() - started, stats, writer.incident,
+                      tuple(incidents), unfinished)
+
+
+def write_unfinished(db_url: str, runs: Sequence[UnfinishedRun]) -> int:
+    """Insert the rows of runs left in progress and their hanging tool calls, and add them
+    to the rollups, in one transaction (the tracker's writer does the same for each of
+    its batches). Returns how many runs were written: 0 when the database refused them
+    (logged; the tracker's own rows wait in its spool, the demo's summary says so)."""
+    if not runs:
+        return 0
+    executions = [run.execution for run in runs]
+    tools = [run.tool for run in runs]
+    try:
+        engine = create_db_engine(db_url)
+        try:
+            with engine.begin() as conn:
+                pg = conn.dialect.name != "sqlite"
+                for table, columns, rows in (("agent_execution_metrics", EXECUTION_COLUMNS, executions),
+                                             ("tool_usage_metrics", TOOL_COLUMNS, tools)):
+                    values = [_insert_values(row[:len(columns)], columns, pg) for row in rows]
+                    execute_values(conn, (f"INSERT INTO {table} ({', '.join(columns)})", ""), values)
+                apply_rollups(conn, executions=executions, tools=tools)
+        finally:
+            engine.dispose()
+    except (SQLAlchemyError, OSError) as e:
+        log.warning("the demo's runs left in progress were not written: %s", type(e).__name__)
+        return 0
+    return len(runs)
+
+
+def _insert_values(row: Row, columns: Sequence[str], pg: bool) -> Row:
+    """PostgreSQL takes the wire row's times with their zone (``+00``); SQLite as they are."""
+    if not pg:
+        return row
+    return tuple(pg_time(v) if c in ("start_time", "end_time") else v for c, v in zip(columns, row, strict=True))
 
 
 def live(db_url: str, *, per_second: float = 3.0, seed: int | None = None,

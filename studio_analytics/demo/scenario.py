@@ -4,6 +4,7 @@ latency, failure and token profile."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +151,7 @@ RESPONSES: dict[str, tuple[str, ...]] = {
     "summary": ("Summary: {m} key points about {word}.", "In short: {word} grew by {m} % in Q{m}."),
 }
 
-#: the provider whose rate limit storms during the demo's incident
+#: the provider whose rate limit storms during the demo's latency spike
 INCIDENT_PROVIDER = "openai"
 
 TOOLS: dict[str, ToolProfile] = {t.name: t for t in (
@@ -243,3 +244,118 @@ HOSTS = ("docs.python.org", "news.ycombinator.com", "en.wikipedia.org", "api.git
 WORDS = ("acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "tyrell")
 CITIES = ("Berlin", "Lisbon", "Toronto", "Osaka", "Nairobi", "Lima", "Oslo", "Austin")
 USER_AGENTS = ("studio-web/2.3 (Chrome 131)", "studio-web/2.3 (Firefox 133)", "studio-cli/1.4", "studio-slack-bot/0.9")
+
+
+class IncidentKind(StrEnum):
+    """What goes wrong during an incident of the demo (and of benchmarks/bench_alert_accuracy.py)."""
+
+    #: everything: latency x4, failures x6, a rate-limit storm at INCIDENT_PROVIDER
+    LATENCY_SPIKE = "latency_spike"
+    #: one agent (the target): most of its runs fail
+    AGENT_FAILURES = "agent_failures"
+    #: one tool (the target): nearly every call fails, its API answering 503
+    TOOL_OUTAGE = "tool_outage"
+    #: one model provider (the target): many of its calls are answered 429
+    RATE_LIMIT_STORM = "rate_limit_storm"
+    #: no new run starts (runs already going finish)
+    TRAFFIC_DROP = "traffic_drop"
+    #: runs of one agent (the target) that start and never finish: left in progress
+    STUCK_RUNS = "stuck_runs"
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """One injected incident: what, at whom, and when ([start_ns, end_ns), ns since the epoch).
+    Stuck runs start from ``start_ns`` (STUCK_RUN_COUNT of them, STUCK_RUN_SPACING_MIN
+    apart, as long as that is before ``end_ns``) and never finish."""
+
+    kind: IncidentKind
+    target: str | None  # the agent, tool or provider; None: everything
+    start_ns: int
+    end_ns: int
+
+    @property
+    def name(self) -> str:
+        """``"tool_outage:web_search"``, ``"traffic_drop"``."""
+        return f"{self.kind}:{self.target}" if self.target else str(self.kind)
+
+    def active(self, ns: int) -> bool:
+        return self.start_ns <= ns < self.end_ns
+
+    def describe(self) -> str:
+        return _DESCRIPTIONS[self.kind].format(target=self.target)
+
+
+_DESCRIPTIONS = {
+    IncidentKind.LATENCY_SPIKE: f"everything slows down 4x and fails 6x as often; {INCIDENT_PROVIDER} rate-limits",
+    IncidentKind.AGENT_FAILURES: "{target} fails most of its runs",
+    IncidentKind.TOOL_OUTAGE: "{target} is down: nearly every call fails",
+    IncidentKind.RATE_LIMIT_STORM: "{target} answers many calls with 429 (rate limit)",
+    IncidentKind.TRAFFIC_DROP: "no new runs start",
+    IncidentKind.STUCK_RUNS: "runs of {target} start and never finish",
+}
+
+#: The agent whose runs fail during AGENT_FAILURES, and how often they then fail.
+FAILING_AGENT = "DataAgent"
+AGENT_FAILURE_RATE = 0.8
+#: The tool that is down during TOOL_OUTAGE, the share of its calls that fail, and what they raise.
+OUTAGE_TOOL = "web_search"
+OUTAGE_FAILURE_RATE = 0.95
+OUTAGE_ERROR = "HTTPError: 503 Service Unavailable for url https://www.googleapis.com/customsearch/v1?q={word}"
+#: The provider of RATE_LIMIT_STORM (not INCIDENT_PROVIDER: the two storms stay apart) and
+#: the share of its calls it answers 429 (SDK retries included: each retry is a call).
+STORM_PROVIDER = "google"
+STORM_RATE_LIMIT = 0.5
+#: The agent whose runs hang (waiting on STUCK_TOOL forever), and how many of them.
+STUCK_AGENT = "ResearchAgent"
+STUCK_TOOL = "fetch_url"
+STUCK_RUN_COUNT = 3
+#: Minutes between the stuck runs' starts.
+STUCK_RUN_SPACING_MIN = 10
+
+#: The demo's incidents: kind, target, where each starts (share of the demo's span) and how
+#: long it lasts (seconds; at most a 24th of the span, except the latency spike, which has
+#: always been three hours). Apart from each other, so each shows on its own in the window.
+DEMO_INCIDENTS: tuple[tuple[IncidentKind, str | None, float, int], ...] = (
+    (IncidentKind.TRAFFIC_DROP, None, 0.20, 3600),
+    (IncidentKind.AGENT_FAILURES, FAILING_AGENT, 0.35, 3600),
+    (IncidentKind.TOOL_OUTAGE, OUTAGE_TOOL, 0.50, 3600),
+    (IncidentKind.LATENCY_SPIKE, None, 0.70, 3 * 3600),
+    (IncidentKind.RATE_LIMIT_STORM, STORM_PROVIDER, 0.87, 3600),
+)
+HOUR_NS = 3_600_000_000_000
+DAY_NS = 24 * HOUR_NS
+#: the demo's busiest hour (UTC): see generator.demo_rhythm
+BUSIEST_HOUR_UTC = 14
+#: The stuck runs start this long before the demo's end: long enough ago to count as stuck
+#: for the default rule (30 minutes), recent enough to be inside its look-back (a day).
+STUCK_RUNS_BEFORE_END_S = 100 * 60
+
+
+def demo_incidents(start_ns: int, end_ns: int) -> tuple[Incident, ...]:
+    """The demo's incidents over the span [start_ns, end_ns), in the order they start.
+
+    The stuck runs start a little before the end (:data:`STUCK_RUNS_BEFORE_END_S`), the
+    latency spike at 70 % of the span, as it always has. The others go near the busiest
+    hour of the day their share of the span falls on, where the window shows them best,
+    an hour or more apart from the rest (in a span too short for that: at their share
+    of the span)."""
+    span = end_ns - start_ns
+    stuck = max(start_ns, end_ns - int(min(STUCK_RUNS_BEFORE_END_S * 1e9, span / 4)))
+    placed = [Incident(IncidentKind.STUCK_RUNS, STUCK_AGENT, stuck, end_ns)]
+
+    def free(begin: int, length: int) -> bool:
+        return start_ns <= begin and begin + length <= end_ns and all(
+            begin + length + HOUR_NS <= i.start_ns or i.end_ns + HOUR_NS <= begin for i in placed)
+
+    for kind, target, at, seconds in sorted(DEMO_INCIDENTS, key=lambda d: d[0] is not IncidentKind.LATENCY_SPIKE):
+        begin = start_ns + int(span * at)
+        if kind is IncidentKind.LATENCY_SPIKE:
+            length = int(seconds * 1e9)
+        else:
+            length = min(int(seconds * 1e9), span // 24)
+            busiest = begin - begin % DAY_NS + BUSIEST_HOUR_UTC * HOUR_NS
+            tries = [busiest + sign * k * HOUR_NS for k in range(7) for sign in ((1,) if k == 0 else (-1, 1))]
+            begin = next((t for t in tries if free(t, length)), begin)
+        placed.append(Incident(kind, target, begin, min(begin + length, end_ns)))
+    return tuple(sorted(placed, key=lambda i: i.start_ns))

@@ -155,6 +155,12 @@ def _screenshot_when_ready(app: Any, window: Any, dialog: Any, path: str) -> Non
             window.latency.report_shown.connect(once)
             QTimer.singleShot(15_000, once)
             return
+        if dialog is None and window.current_tab == "alerts" and window.alerts.chart_pending:
+            # The Alerts tab replays its chart's rule after the refresh: wait for it (bounded).
+            once = _Once(settled)
+            window.alerts.chart_shown.connect(once)
+            QTimer.singleShot(15_000, once)
+            return
         settled()
 
     signal = window.refresh_finished if dialog is None else dialog.detail_loaded

@@ -33,6 +33,7 @@ from studio_analytics.gui.charts import follow_palette
 from studio_analytics.gui.charts.bar_chart import HorizontalBarChart
 from studio_analytics.gui.charts.time_chart import CountChart, ErrorRateChart
 from studio_analytics.gui.charts.workflow_trend_chart import WorkflowTrendChart
+from studio_analytics.gui.dialogs.alert_rules_dialog import AlertRulesDialog
 from studio_analytics.gui.dialogs.connection_dialog import ConnectionDialog
 from studio_analytics.gui.dialogs.execution_detail_dialog import ExecutionDetailDialog
 from studio_analytics.gui.dialogs.export_dialog import (
@@ -45,10 +46,13 @@ from studio_analytics.gui.dialogs.export_dialog import (
 from studio_analytics.gui.dialogs.session_detail_dialog import SessionDetailDialog
 from studio_analytics.gui.input_guard import InputGuard, show_focus
 from studio_analytics.gui.models.agent_table_model import AgentTableModel
+from studio_analytics.gui.models.alert_table_model import AlertRow
 from studio_analytics.gui.models.more_table_models import ErrorTableModel, WorkflowTableModel
 from studio_analytics.gui.models.tool_table_model import ToolTableModel
 from studio_analytics.gui.navigation import NavigationHistory, NavState
 from studio_analytics.gui.saved_views import SavedView, SavedViewStore
+from studio_analytics.gui.views.alert_banner import AlertBanner
+from studio_analytics.gui.views.alerts_view import AlertsView
 from studio_analytics.gui.views.banner import Banner
 from studio_analytics.gui.views.database_view import DatabaseView, database_title
 from studio_analytics.gui.views.executions_view import ExecutionsView
@@ -59,6 +63,7 @@ from studio_analytics.gui.views.row_actions import RowActions, open_command
 from studio_analytics.gui.views.sessions_view import SessionsView
 from studio_analytics.gui.views.usage_view import UsageView
 from studio_analytics.gui.views.users_view import UsersView, all_users_query
+from studio_analytics.gui.window_alerts import WindowAlerts
 from studio_analytics.gui.window_menus import WindowMenus
 from studio_analytics.gui.workers.poll_worker import PollRequest, PollResult, PollThread
 
@@ -66,8 +71,8 @@ DEFAULT_REFRESH_MS = 30_000
 MAX_BACKOFF_MS = 60_000
 LIVE_INTERVAL_S = 2
 RANGES = ("24h", "7d", "30d")
-TABS = ("overview", "agents", "tools", "models", "workflows", "errors", "latency", "sessions", "users", "executions",
-        "database")
+TABS = ("overview", "agents", "tools", "models", "workflows", "errors", "latency", "alerts", "sessions", "users",
+        "executions", "database")
 #: The Models tab's order until a header is clicked: model_usage's own default.
 MODELS_SORT = (model_usage.__kwdefaults__["sort"], model_usage.__kwdefaults__["descending"])
 
@@ -140,6 +145,8 @@ class MainWindow(QMainWindow):
         show_focus(self.utc_box)
 
         self.banner = Banner()
+        self.alert_banner = AlertBanner()
+        self.alert_banner.opened.connect(lambda: self.show_tab("alerts"))
         self.overview = OverviewView()
         self.overview.executions_chart.time_clicked.connect(self.jump_executions_to)
         self.agents = UsageView(AgentTableModel(), HorizontalBarChart("Runs per agent", "runs", "#1e88e5"),
@@ -161,6 +168,8 @@ class MainWindow(QMainWindow):
         self.users.set_database(url)
         self.latency = LatencyView(self.pool)
         self.latency.set_database(url)
+        self.alerts = AlertsView(self.pool)
+        self.alerts.set_database(url)
         self.executions = ExecutionsView(self.pool)
         self.executions.set_time_range(self.current_time_range())
         self.executions.set_database(url)
@@ -185,7 +194,7 @@ class MainWindow(QMainWindow):
             view.model.sort_requested.connect(lambda field, desc, tab=name: self._sort_tab(tab, field, desc))
         self.tabs = QTabWidget()
         for view, title in ((self.overview, "Overview"), (self.agents, "Agents"), (self.tools, "Tools"),
-                            (self.models, "Models"), (self.workflows, "Workflows"), (self.errors, "Errors"), (self.latency, "Latency"), (self.sessions, "Sessions"), (self.users, "Users"),
+                            (self.models, "Models"), (self.workflows, "Workflows"), (self.errors, "Errors"), (self.latency, "Latency"), (self.alerts, "Alerts"), (self.sessions, "Sessions"), (self.users, "Users"),
                             (self.executions, "Executions"), (self.database, "Database")):
             self.tabs.addTab(view, title)
         self.tabs.currentChanged.connect(lambda _i: self.refresh())
@@ -205,12 +214,15 @@ class MainWindow(QMainWindow):
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.addWidget(self.banner)
+        layout.addWidget(self.alert_banner)
         layout.addWidget(self.tabs, stretch=1)
         self.setCentralWidget(central)
         self.statusBar().showMessage("Connecting…")
 
         self.poller = PollThread(self)
         self.poller.worker.refreshed.connect(self._on_result)
+        # The Alerts tab's badge, the chart markers, notifications, the rules dialog.
+        self.alert_ui = WindowAlerts(self)
         self.timer = QTimer(self)
         self.timer.setSingleShot(True)
         self.timer.timeout.connect(self.refresh)
@@ -294,6 +306,7 @@ class MainWindow(QMainWindow):
         self.sessions.set_database(url)
         self.users.set_database(url)
         self.latency.set_database(url)
+        self.alerts.set_database(url)
         self.executions.set_database(url)
         self.refresh()
 
@@ -339,7 +352,10 @@ class MainWindow(QMainWindow):
                                        escape_formulas=escape_formulas)
             return
         rows: list[Any] = []
-        if tab == "database":
+        if tab == "alerts":  # the history, newest first (what the tab lists)
+            alerts = self.alert_ui.last
+            rows = list(reversed(alerts.history)) if alerts is not None else []
+        elif tab == "database":
             rows = [] if self.last_health is None else [self.last_health]
         elif snap is not None:
             rows = {
@@ -376,6 +392,10 @@ class MainWindow(QMainWindow):
         dialog.session_requested.connect(self.open_session)
         dialog.workflow_requested.connect(lambda wid: self.show_executions(ExecutionFilter(correlation_id=wid)))
         return self._keep(dialog)
+
+    def open_alert_rules(self) -> AlertRulesDialog:
+        """The Alerts dialog (Ctrl+Shift+A)."""
+        return self.alert_ui.open_rules()
 
     def open_session(self, session_id: str) -> SessionDetailDialog:
         dialog = SessionDetailDialog(self.url, session_id, self.pool, self)
@@ -485,6 +505,10 @@ class MainWindow(QMainWindow):
             group = self.errors.model.row_at(r)
             return [("Copy error signature", group.signature), ("Copy example message", group.example)]
 
+        def alert(row: AlertRow) -> list[tuple[str, str]]:
+            who = f" ({row.member})" if row.member else ""
+            return [("Copy rule id", row.rule_id), ("Copy alert", f"{row.rule_title}{who}: {row.reason}")]
+
         copies = {
             "agents": (self.agents.table, lambda r: [("Copy agent name", self.agents.model.row_at(r).agent_name)]),
             "tools": (self.tools.table, lambda r: [("Copy tool name", self.tools.model.row_at(r).tool_name)]),
@@ -495,6 +519,8 @@ class MainWindow(QMainWindow):
             "sessions": (self.sessions.table, session),
             "users": (self.users.table, lambda r: [("Copy user id", self.users.model.row_at(r).user_id)]),
             "executions": (self.executions.table, execution),
+            "alerts": (self.alerts.firing_table, lambda r: alert(self.alerts.firing_model.row_at(r))),
+            "alert-history": (self.alerts.history_table, lambda r: alert(self.alerts.history_model.row_at(r))),
         }
         actions = {tab: RowActions(table, rows) for tab, (table, rows) in copies.items()}
         for row_actions in actions.values():
@@ -583,6 +609,7 @@ class MainWindow(QMainWindow):
                 self.last_snapshot = result.snapshot
                 self.overview.show_snapshot(result.snapshot)
                 self._show_tabs(result.snapshot)
+                self.alert_ui.show_markers()
             delay = self._refresh_ms
         else:
             self._failures += 1
@@ -641,6 +668,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.timer.stop()
         self.poller.stop()
+        self.alert_ui.close()
         for dialog in list(self.dialogs):
             dialog.close()
         self.pool.waitForDone(10_000)

@@ -1,7 +1,8 @@
 """The main window's menu bar: every action a key reaches, with mnemonics.
 
-File, View (one entry per tab, Ctrl+1..9 for the first nine, Ctrl+Tab / Ctrl+Shift+Tab
-and Ctrl+PgDown / Ctrl+PgUp), Go (Back, Forward, Find), Saved Views, Help. The
+File, View (one entry per tab, Ctrl+1..9 and Ctrl+0 for the first ten, Ctrl+Tab /
+Ctrl+Shift+Tab and Ctrl+PgDown / Ctrl+PgUp), Go (Back, Forward, Find), Saved Views,
+Alerts (the rules dialog, the Alerts tab, silencing the selected alert's rule), Help. The
 toolbar's actions are the same QAction objects; the toolbar's check boxes are mirrored
 by checkable actions so either one changes the other.
 """
@@ -48,9 +49,11 @@ class WindowMenus(QObject):
         self.tab_actions: list[QAction] = []
         for i in range(window.tabs.count()):
             title = window.tabs.tabText(i).replace("&", "&&")
-            action = view.addAction(f"&{i + 1} {title}" if i < 9 else title)
-            if i < 9:
-                action.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
+            # The digits row: 1..9, then 0 for the tenth tab.
+            digit = str((i + 1) % 10) if i < 10 else None
+            action = view.addAction(f"&{digit} {title}" if digit else title)
+            if digit:
+                action.setShortcut(QKeySequence(f"Ctrl+{digit}"))
             action.triggered.connect(lambda _=False, index=i: window.go_to_tab(index))
             self.tab_actions.append(action)
         view.addSeparator()
@@ -99,6 +102,16 @@ class WindowMenus(QObject):
         self.delete_view.triggered.connect(self.ask_delete_view)
         self.view_actions: list[QAction] = []
         self.fill_saved_views()
+
+        alerts = bar.addMenu("A&lerts")
+        self.alert_rules = alerts.addAction("Alert &rules…")
+        self.alert_rules.setShortcut(QKeySequence("Ctrl+Shift+A"))
+        self.alert_rules.setToolTip("Create, edit, test, enable, disable or silence alert rules")
+        self.alert_rules.triggered.connect(window.open_alert_rules)
+        self.show_alerts = alerts.addAction("&Show the Alerts tab")
+        self.show_alerts.triggered.connect(lambda: window.go_to_tab(window.tabs.indexOf(window.alerts)))
+        self.silence_alert = alerts.addAction("S&ilence the selected alert's rule…")
+        self.silence_alert.triggered.connect(window.alerts.ask_silence)
 
         help_menu = bar.addMenu("&Help")
         self.shortcuts = help_menu.addAction("&Keyboard shortcuts")

@@ -225,7 +225,7 @@ def expected(rule: Rule, data: dict[str, list[Run]], now: datetime) -> dict[str 
                 if rule.metric is Metric.P95_LATENCY:
                     if len([r for r in part if r.duration is not None]) < 5:
                         continue
-                elif rule.metric.value.endswith("rate") and n < 5:
+                elif rule.metric not in (Metric.EXECUTIONS, Metric.FAILURE_COUNT) and n < 5:
                     continue
                 if rule.metric in (Metric.EXECUTIONS, Metric.FAILURE_COUNT):
                     v *= rule.window_s / (b - a)

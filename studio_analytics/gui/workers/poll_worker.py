@@ -36,6 +36,7 @@ from studio_analytics.db.engine import (
     sqlite_path,
     translate_error,
 )
+from studio_analytics.gui.workers.alert_watch import AlertsSnapshot, AlertWatch
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +98,19 @@ class PollWorker(QObject):
     """Lives in a QThread; every request carries a generation so stale replies can be dropped."""
 
     refreshed = Signal(object)  # PollResult
+    #: after a refresh that evaluated the alert rules (or a silence changed): AlertsSnapshot,
+    #: emitted before ``refreshed`` so the window shows both from the same read
+    alerts_evaluated = Signal(object)
 
-    def __init__(self) -> None:
+    def __init__(self, alerts: AlertWatch | None = None) -> None:
         super().__init__()
         #: skip a SQLite refresh's queries when the file has not changed (benchmarks turn it off)
         self.change_detection = True
+        #: evaluate the alert rules after each refresh (benchmarks of the refresh turn it off)
+        self.alerts_enabled = True
+        self.alerts = alerts or AlertWatch()
+        self._alerts: AlertsSnapshot | None = None  # evaluated during this poll, to send
+        self._alerts_sent = False
         self._file: _OpenFile | None = None
         self._moved: tuple[str, Path] | None = None  # a file we had open that is gone
         self._previous: _Previous | None = None
@@ -109,14 +118,39 @@ class PollWorker(QObject):
     @Slot(object)
     def poll(self, request: PollRequest) -> None:
         started = time.perf_counter()
+        self.alerts.use_database(request.url)
         try:
             health, snapshot, unchanged = self._poll(request)
         except Exception as e:  # noqa: BLE001 - every failure becomes a banner, never a crash
             self.close()
             err = translate_error(e, request.url)
             health, snapshot, unchanged = failed_health(request.url, err.message, err.hint), None, False
+        self._send_alerts(health)
         self.refreshed.emit(PollResult(request.generation, health, snapshot, time.perf_counter() - started,
                                        unchanged))
+
+    def _send_alerts(self, health: Health) -> None:
+        alerts, self._alerts = self._alerts, None
+        if alerts is None and not health.ok and self.alerts_enabled and not self._alerts_sent:
+            # The history and what was firing, even while the database does not answer.
+            alerts = self.alerts.fail("the database did not answer: the rules were not evaluated")
+        if alerts is not None:
+            self._alerts_sent = True
+            self.alerts_evaluated.emit(alerts)
+
+    def _evaluate_alerts(self, conn: Connection) -> None:
+        """Inside the refresh's read transaction: the alerts judge the rows the figures show."""
+        if self.alerts_enabled:
+            self._alerts = self.alerts.evaluate(conn)
+
+    @Slot(str, object)
+    def silence(self, rule_id: str, until: datetime) -> None:
+        """Silence a rule until ``until`` (the window asks; the book and its file are ours)."""
+        self.alerts_evaluated.emit(self.alerts.silence(rule_id, until))
+
+    @Slot(str)
+    def unsilence(self, rule_id: str) -> None:
+        self.alerts_evaluated.emit(self.alerts.unsilence(rule_id))
 
     @Slot()
     def close(self) -> None:
@@ -148,6 +182,9 @@ class PollWorker(QObject):
         prev = self._previous
         if (self.change_detection and prev is not None and prev.request == signature
                 and prev.change_key == key and time.monotonic() - prev.at < UNCHANGED_MAX_AGE_S):
+            if self.alerts_enabled and self.alerts.due():  # the rules file changed, or the clock moved on
+                with read_transaction(conn):
+                    self._evaluate_alerts(conn)
             return prev.health, prev.snapshot, True
         at = time.monotonic()
         health, snapshot = self._read(conn, request)
@@ -156,11 +193,14 @@ class PollWorker(QObject):
 
     def _read(self, conn: Connection, request: PollRequest) -> tuple[Health, DashboardSnapshot | None]:
         with read_transaction(conn):
-            return read_dashboard(
+            health, snapshot = read_dashboard(
                 conn, request.url, request_range(request), generation=request.generation,
                 agent_sort=request.agent_sort, tool_sort=request.tool_sort, tabs=frozenset({request.tab}),
                 sorts={t: (f, d) for t, f, d in request.sorts}, heatmap_tz=UTC if request.utc else None,
             )
+            if health.ok:
+                self._evaluate_alerts(conn)
+            return health, snapshot
 
     def _check_file(self, url: str, path: Path) -> Health | None:
         """A failure when the file we read was moved or deleted; None when it is still ours
@@ -213,6 +253,8 @@ class PollThread(QObject):
 
     poll_requested = Signal(object)  # PollRequest
     close_requested = Signal()
+    silence_requested = Signal(str, object)  # rule id, until (datetime, UTC)
+    unsilence_requested = Signal(str)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -222,6 +264,8 @@ class PollThread(QObject):
         self.worker.moveToThread(self.thread)
         self.poll_requested.connect(self.worker.poll)
         self.close_requested.connect(self.worker.close)
+        self.silence_requested.connect(self.worker.silence)
+        self.unsilence_requested.connect(self.worker.unsilence)
         self.thread.finished.connect(self.worker.deleteLater)
         self.thread.start()
 
