@@ -17,7 +17,14 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from studio_analytics.alerts import figures
-from studio_analytics.alerts.baseline import MIN_RUNS_PER_SAMPLE, band, sample_hours, sample_spans
+from studio_analytics.alerts.baseline import (
+    MIN_RUNS_PER_SAMPLE,
+    Sample,
+    band,
+    sample_hours,
+    sample_spans,
+    slow_runs_significant,
+)
 from studio_analytics.alerts.figures import Sums
 from studio_analytics.alerts.results import Baseline, Evaluation, Observation, Verdict
 from studio_analytics.alerts.rules import (
@@ -65,6 +72,19 @@ def evaluate(conn: Connection, rules: Sequence[Rule], *, now: datetime | None = 
     return Evaluation(at, tuple(observations), tuple(problems), tuple(rules), time.perf_counter() - started)
 
 
+#: Baseline samples read before, by (what, database, source, from rollups, spans): the
+#: window evaluates every refresh, and its samples change once an hour. An entry is read
+#: again after PAST_MAX_AGE_S (rows of a week ago that arrive late, e.g. replayed from a
+#: tracker's spool after a long outage, are seen within that time).
+BASELINE_CACHE: dict[tuple[Any, ...], tuple[float, Any]] = {}
+PAST_ENTRIES = 256
+PAST_MAX_AGE_S = 3600.0
+
+
+def _database(conn: Connection) -> str:
+    return conn.engine.url.render_as_string(hide_password=True)
+
+
 class _Reads:
     """Every statement's result for one evaluation, keyed by what it depends on."""
 
@@ -82,10 +102,10 @@ class _Reads:
         return self._get(("sums", source.name, window_s),
                          lambda: figures.window_sums(self.conn, source, start, self.now))
 
-    def p95(self, source: Source, window_s: int, overall: bool) -> dict[str, float]:
+    def histograms(self, source: Source, window_s: int) -> dict[str, figures.Histogram]:
         start = self.now - timedelta(seconds=window_s)
-        return self._get(("p95", source.name, window_s, overall),
-                         lambda: figures.window_p95(self.conn, source, start, self.now, overall=overall))
+        return self._get(("histograms", source.name, window_s),
+                         lambda: figures.window_histograms(self.conn, source, start, self.now))
 
     def spans(self, source: Source, window_s: int, weeks: int) -> list[figures.Span]:
         """The baseline's sample spans, without those before the source's first run."""
@@ -97,13 +117,26 @@ class _Reads:
     def samples(self, source: Source, window_s: int, weeks: int) -> tuple[list[figures.Span], dict[tuple[int, str], Sums]]:
         spans = self.spans(source, window_s, weeks)
         return spans, self._get(("samples", source.name, sample_hours(window_s), weeks),
-                                lambda: figures.sample_sums(self.conn, source, spans))
+                                lambda: self._past("sums", source, spans, figures.sample_sums))
 
-    def sample_p95(self, source: Source, window_s: int, weeks: int,
-                   overall: bool) -> tuple[list[figures.Span], dict[tuple[int, str], tuple[float, int]]]:
+    def _past(self, what: str, source: Source, spans: list[figures.Span], read: Callable[..., Any]) -> Any:
+        """Baseline samples are whole hours at least six days old: kept between
+        evaluations (:data:`BASELINE_CACHE`) while the spans are the same, i.e. for the hour."""
+        key = (what, _database(self.conn), source.name, figures.reads_rollups(self.conn, source), tuple(spans))
+        found = BASELINE_CACHE.get(key)
+        if found is not None and time.monotonic() - found[0] < PAST_MAX_AGE_S:
+            return found[1]
+        value = read(self.conn, source, spans)
+        if len(BASELINE_CACHE) >= PAST_ENTRIES:
+            BASELINE_CACHE.pop(next(iter(BASELINE_CACHE)))  # the oldest
+        BASELINE_CACHE[key] = (time.monotonic(), value)
+        return value
+
+    def sample_histograms(self, source: Source, window_s: int,
+                          weeks: int) -> tuple[list[figures.Span], dict[tuple[int, str], figures.Histogram]]:
         spans = self.spans(source, window_s, weeks)
-        return spans, self._get(("sample-p95", source.name, sample_hours(window_s), weeks, overall),
-                                lambda: figures.sample_p95(self.conn, source, spans, overall=overall))
+        return spans, self._get(("sample-histograms", source.name, sample_hours(window_s), weeks),
+                                lambda: self._past("histograms", source, spans, figures.sample_histograms))
 
     def stuck(self, source: Source, after_s: int, lookback_s: int) -> dict[str, int]:
         return self._get(("stuck", source.name, after_s, lookback_s),
@@ -150,6 +183,21 @@ def _total(values: dict[str, Sums]) -> Sums:
     return out
 
 
+def _rate_parts(metric: Metric, s: Sums) -> tuple[int, int]:
+    """(errors, runs) behind a rate metric."""
+    if metric is Metric.TIMEOUT_RATE:
+        return s.timeouts, s.finished
+    if metric is Metric.API_ERROR_RATE:
+        return s.api_errors, s.n
+    return s.errors, s.finished
+
+
+def _histogram(histograms: dict[str, figures.Histogram], member: str | None) -> figures.Histogram:
+    if member is None:
+        return figures.merged(histograms.values())
+    return histograms.get(member, {})
+
+
 def _evaluate_rule(reads: _Reads, rule: Rule) -> list[Observation]:
     source = source_for(rule)
     if source.needs_model_calls and not has_model_calls(reads.conn):
@@ -160,44 +208,55 @@ def _evaluate_rule(reads: _Reads, rule: Rule) -> list[Observation]:
     now, window = reads.now, rule.window_s
     start = now - timedelta(seconds=window)
     kind = METRICS[rule.metric].kind
-    overall = rule.scope.kind == "all"
+    latency = rule.metric is Metric.P95_LATENCY
     current = reads.sums(source, window)
-    p95 = reads.p95(source, window, overall) if rule.metric is Metric.P95_LATENCY else {}
+    histograms = reads.histograms(source, window) if latency else {}
     anomalous = rule.when is When.ANOMALOUS
     spans: list[figures.Span] = []
     samples: dict[tuple[int, str], Sums] = {}
-    sample_p95: dict[tuple[int, str], tuple[float, int]] = {}
+    sample_histograms: dict[tuple[int, str], figures.Histogram] = {}
     if anomalous:
         spans, samples = reads.samples(source, window, rule.baseline_weeks)
-        if rule.metric is Metric.P95_LATENCY:
-            _, sample_p95 = reads.sample_p95(source, window, rule.baseline_weeks, overall)
+        if latency:
+            _, sample_histograms = reads.sample_histograms(source, window, rule.baseline_weeks)
     out = []
     for member in _members(rule, current, (m for _, m in samples)):
         s = _total(current) if member is None else current.get(member, Sums())
-        value, sample = _metric_value(rule.metric, s, window, p95.get("" if member is None else member))
-        baseline = None
+        histogram = _histogram(histograms, member) if latency else {}
+        value, sample = _metric_value(rule.metric, s, window, figures.percentile(histogram) if latency else None)
+        baseline, slow = None, None
         if anomalous:
-            history = _sample_values(rule, kind, spans, samples, sample_p95, member)
+            history = _samples(rule, kind, spans, samples, sample_histograms, member)
             baseline = band(kind, history, sensitivity=rule.sensitivity, current_sample=sample)
-        verdict, reason = _judge(rule, kind, value, sample, baseline)
+            if latency and baseline is not None:
+                slow = slow_runs_significant(histogram, baseline.median, rule.sensitivity)
+        verdict, reason = _judge(rule, kind, value, sample, baseline, slow)
         out.append(Observation(rule.id, member, value, sample, verdict, baseline, start, now, reason))
     return out
 
 
-def _sample_values(rule: Rule, kind: MetricKind, spans: list[figures.Span], samples: dict[tuple[int, str], Sums],
-                   sample_p95: dict[tuple[int, str], tuple[float, int]], member: str | None) -> list[float]:
-    values = []
+def _samples(rule: Rule, kind: MetricKind, spans: list[figures.Span], samples: dict[tuple[int, str], Sums],
+             sample_histograms: dict[tuple[int, str], figures.Histogram], member: str | None) -> list[Sample]:
+    out = []
+    totals: dict[int, Sums] = {}
+    if member is None:
+        for (i, _m), v in samples.items():
+            totals[i] = totals[i] + v if i in totals else v
     for idx, (lo, hi) in enumerate(spans):
         length = hi - lo
         if member is None:
-            s = _total({m: v for (i, m), v in samples.items() if i == idx})
+            s = totals.get(idx, Sums())
         else:
             s = samples.get((idx, member), Sums())
         if rule.metric is Metric.P95_LATENCY:
-            found = sample_p95.get((idx, "" if member is None else member))
-            if found is None or found[1] < MIN_RUNS_PER_SAMPLE:
-                continue
-            values.append(found[0])
+            if member is None:
+                histogram = figures.merged(h for (i, _m), h in sample_histograms.items() if i == idx)
+            else:
+                histogram = sample_histograms.get((idx, member), {})
+            runs = sum(histogram.values())
+            p95 = figures.percentile(histogram)
+            if p95 is not None and runs >= MIN_RUNS_PER_SAMPLE:
+                out.append(Sample(p95, runs))
             continue
         value, runs = _metric_value(rule.metric, s, length)
         if value is None:
@@ -206,12 +265,13 @@ def _sample_values(rule: Rule, kind: MetricKind, spans: list[figures.Span], samp
             continue  # a quiet hour's spend or error share is noise, not what is usual
         if kind is MetricKind.COUNT:
             value *= rule.window_s / length  # the sample's count in a window of the rule's length
-        values.append(value)
-    return values
+        hits = _rate_parts(rule.metric, s)[0] if kind is MetricKind.RATE else 0
+        out.append(Sample(value, runs, hits))
+    return out
 
 
-def _judge(rule: Rule, kind: MetricKind, value: float | None, sample: int,
-           baseline: Baseline | None) -> tuple[Verdict, str]:
+def _judge(rule: Rule, kind: MetricKind, value: float | None, sample: int, baseline: Baseline | None,
+           slow: tuple[int, int, bool] | None = None) -> tuple[Verdict, str]:
     label = METRICS[rule.metric].label
     unit = METRICS[rule.metric].unit
     if value is None:
@@ -242,6 +302,11 @@ def _judge(rule: Rule, kind: MetricKind, value: float | None, sample: int,
     usual = (f"the usual {format_value(baseline.low, unit, kind)}–{format_value(baseline.high, unit, kind)} "
              f"(median {format_value(baseline.median, unit, kind)})")
     if rule.direction in (Direction.UP, Direction.BOTH) and value > baseline.high:
+        if slow is not None and not slow[2]:
+            return Verdict.OK, (f"{label} {shown} above {usual}, but only {slow[0]} of {slow[1]} runs slower "
+                                "than usual: within chance")
+        if slow is not None:
+            return Verdict.FIRING, f"{label} {shown} above {usual}; {slow[0]} of {slow[1]} runs slower than usual"
         return Verdict.FIRING, f"{label} {shown} above {usual}"
     if rule.direction in (Direction.DOWN, Direction.BOTH) and value < baseline.low:
         return Verdict.FIRING, f"{label} {shown} below {usual}"

@@ -12,21 +12,21 @@ started before the evaluation's ``now``, so a past ``now`` sees what was known t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, literal, or_, select, true, union_all
+from sqlalchemy import and_, bindparam, func, literal, or_, select, true, union_all
 from sqlalchemy.engine import Connection
 
 from studio_analytics.alerts.sources import SUMS, Source
 from studio_analytics.analytics.results import Bucket, TimeRange
+from studio_analytics.analytics.rollup_sources import Histogram as HistogramTables
 from studio_analytics.analytics.rollup_sources import (
-    Histogram,
     by_name,
     cached_statement,
     combined,
-    histogram_percentiles,
+    histogram_counts,
     raw_only,
     split_range,
 )
@@ -53,7 +53,9 @@ class Sums:
     cost: float = 0.0
 
     def __add__(self, other: Sums) -> Sums:
-        return Sums(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(Sums)))
+        return Sums(self.n + other.n, self.finished + other.finished, self.errors + other.errors,
+                    self.timeouts + other.timeouts, self.api_errors + other.api_errors, self.tokens + other.tokens,
+                    self.cost + other.cost)
 
     @classmethod
     def of(cls, row: Any) -> Sums:
@@ -93,30 +95,52 @@ def window_sums(conn: Connection, source: Source, start: datetime, end: datetime
     return {row.member: Sums.of(row) for row in conn.execute(stmt, split.params()) if row.member is not None}
 
 
-def window_p95(conn: Connection, source: Source, start: datetime, end: datetime, *,
-               overall: bool) -> dict[str, float]:
-    """Per member (or, ``overall``, for all members together under ''), the p95 duration
-    in ms of runs that started in the window: the histogram bucket holding the
-    nearest-rank value, at its geometric middle (within ±4.4 %), on raw rows as on
-    rollups."""
+Histogram = dict[int, int]  # latency bucket -> runs
+
+
+def window_histograms(conn: Connection, source: Source, start: datetime, end: datetime) -> dict[str, Histogram]:
+    """Per member, the latency histogram (log buckets, ``db.rollups``) of the runs that
+    started in the window: whole hours from the rollup histograms, raw rows bucketed the
+    same way in SQL. Percentiles are then read off these few rows (:func:`percentile`)."""
     assert source.histograms is not None
     hourly, daily, column = source.histograms
     split = _split(conn, source, start, end)
     raw = source.raw
 
     def build() -> Any:
-        if overall:
-            histogram = Histogram(hourly, daily, lambda _m, _p: literal(""))
-            raw_key: Any = literal("")
-        else:
-            histogram, raw_key = Histogram(hourly, daily, by_name(column)), source.raw_member
-        pct = histogram_percentiles(conn, split, (P95,), raw_key=raw_key, raw_value=raw.duration_ms,
-                                    raw_time=raw.start_time, raw_filter=source.raw_filter, histogram=histogram)
-        return select(pct.c.key, pct.c.p95)
+        counts = histogram_counts(conn, split, raw_key=source.raw_member, raw_value=raw.duration_ms,
+                                  raw_time=raw.start_time, raw_filter=source.raw_filter,
+                                  histogram=HistogramTables(hourly, daily, by_name(column)))
+        return select(counts.c.key, counts.c.b, counts.c.n)
 
-    stmt = cached_statement(("alert-p95", source.name, overall, conn.dialect.name, split.shape), build)
-    return {row.key: bucket_value(int(row.p95)) for row in conn.execute(stmt, split.params())
-            if row.key is not None and row.p95 is not None}
+    stmt = cached_statement(("alert-histograms", source.name, conn.dialect.name, split.shape), build)
+    out: dict[str, Histogram] = {}
+    for key, bucket, n in conn.execute(stmt, split.params()):
+        if key is not None and n:
+            out.setdefault(key, {})[int(bucket)] = int(n)
+    return out
+
+
+def percentile(histogram: Histogram, fraction: float = P95) -> float | None:
+    """The nearest-rank value's bucket, at its geometric middle (within ±4.4 %): the
+    same reading as the analytics' percentiles in SQL."""
+    total = sum(histogram.values())
+    if not total:
+        return None
+    running = 0
+    for bucket in sorted(histogram):
+        running += histogram[bucket]
+        if running >= fraction * total:
+            return bucket_value(bucket)
+    raise AssertionError("unreachable")
+
+
+def merged(histograms: Any) -> Histogram:
+    out: Histogram = {}
+    for histogram in histograms:
+        for bucket, n in histogram.items():
+            out[bucket] = out.get(bucket, 0) + n
+    return out
 
 
 Span = tuple[int, int]  # [first hour, end hour) in POSIX seconds
@@ -170,10 +194,9 @@ def sample_sums(conn: Connection, source: Source, spans: list[Span]) -> dict[tup
             for row in conn.execute(stmt, _sample_params(spans, not rolled)) if row.member is not None}
 
 
-def sample_p95(conn: Connection, source: Source, spans: list[Span], *,
-               overall: bool) -> dict[tuple[int, str], tuple[float, int]]:
-    """(p95 ms, durations counted) per (sample index, member), or per sample under ''
-    when ``overall``; from the hourly histograms (raw rows bucketed the same way)."""
+def sample_histograms(conn: Connection, source: Source, spans: list[Span]) -> dict[tuple[int, str], Histogram]:
+    """Latency histograms per (sample index, member) over whole-hour sample spans, from
+    the hourly histograms (raw rows bucketed the same way without rollups)."""
     if not spans:
         return {}
     assert source.histograms is not None
@@ -183,32 +206,29 @@ def sample_p95(conn: Connection, source: Source, spans: list[Span], *,
     def build() -> Any:
         if rolled:
             samples = _samples_cte(spans, False, None)
-            time = hourly.hour
-            key = literal("") if overall else getattr(hourly, column)
-            bucket, n, table, where = hourly.bucket, func.sum(hourly.n), hourly, true()
+            time, key, bucket, n, table, where = (hourly.hour, getattr(hourly, column), hourly.bucket,
+                                                  func.sum(hourly.n), hourly, true())
         else:
             raw = source.raw
             time = raw.start_time
             samples = _samples_cte(spans, True, time.type)
-            key = literal("") if overall else source.raw_member
-            bucket = latency_bucket_sql(conn.dialect.name, raw.duration_ms)
-            n, table = func.count(), raw
-            where = and_(raw.duration_ms.isnot(None), source.raw_filter)
-        counts = (select(samples.c.idx.label("idx"), key.label("key"), bucket.label("b"), n.label("n"))
-                  .select_from(table).join(samples, and_(time >= samples.c.lo, time < samples.c.hi))
-                  .where(where)  # the join's bounds only, as in sample_sums
-                  .group_by(samples.c.idx, key, bucket)).subquery()
-        part = (counts.c.idx, counts.c.key)
-        cum = select(counts.c.idx, counts.c.key, counts.c.b,
-                     func.sum(counts.c.n).over(partition_by=part, order_by=counts.c.b).label("cum"),
-                     func.sum(counts.c.n).over(partition_by=part).label("total")).subquery()
-        return (select(cum.c.idx, cum.c.key, func.min(case((cum.c.cum >= P95 * cum.c.total, cum.c.b))).label("p95"),
-                       func.max(cum.c.total).label("total"))
-                .group_by(cum.c.idx, cum.c.key))
+            key, bucket = source.raw_member, latency_bucket_sql(conn.dialect.name, raw.duration_ms)
+            n, table, where = func.count(), raw, and_(raw.duration_ms.isnot(None), source.raw_filter)
+        return (select(samples.c.idx.label("idx"), key.label("key"), bucket.label("b"), n.label("n"))
+                .select_from(table).join(samples, and_(time >= samples.c.lo, time < samples.c.hi))
+                .where(where)  # the join's bounds only, as in sample_sums
+                .group_by(samples.c.idx, key, bucket))
 
-    stmt = cached_statement(("alert-sample-p95", source.name, rolled, overall, len(spans), conn.dialect.name), build)
-    return {(int(r.idx), r.key): (bucket_value(int(r.p95)), int(r.total))
-            for r in conn.execute(stmt, _sample_params(spans, not rolled)) if r.key is not None and r.p95 is not None}
+    stmt = cached_statement(("alert-sample-histograms", source.name, rolled, len(spans), conn.dialect.name), build)
+    out: dict[tuple[int, str], Histogram] = {}
+    # plain tuples: thousands of rows, and a Row's attribute lookups cost as much as the SQL
+    for idx, key, bucket, n in conn.execute(stmt, _sample_params(spans, not rolled)):
+        if key is not None and n:
+            histogram = out.get((idx, key))
+            if histogram is None:
+                histogram = out[int(idx), key] = {}
+            histogram[int(bucket)] = int(n)  # PostgreSQL's sums are numeric
+    return out
 
 
 def first_hour(conn: Connection, source: Source) -> int | None:

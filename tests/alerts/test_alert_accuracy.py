@@ -110,17 +110,6 @@ def test_the_quiet_morning_is_judged(replayed: tuple) -> None:
     assert {o.rule_id for o in seen if o.verdict.value == "ok"} == {r.id for r in default_rules().enabled}
 
 
-#: What the default rules still get wrong (measured by benchmarks/bench_alert_accuracy.py,
-#: reported to the lead with the parameters tried): on this quiet morning latency-spike
-#: fires for CommandAgent (a p95 of ~40 runs flips between ~50 s and the 120 s timeouts)
-#: and agent-failure-spike for SupportAgent (3 failures of 10 against a band from a
-#: median rate of 2 %). Strict: when the rules or the baseline method are fixed, these
-#: tests pass and the marker must go.
-KNOWN_FALSE_ALERTS = pytest.mark.xfail(
-    strict=True, reason="the default latency-spike and agent-failure-spike rules fire on noise at small samples")
-
-
-@KNOWN_FALSE_ALERTS
 def test_no_alert_on_a_quiet_morning(replayed: tuple) -> None:
     result, _, day_ns = replayed
     quiet_end = _at(day_ns + QUIET[1] * MINUTE_NS)
@@ -128,7 +117,6 @@ def test_no_alert_on_a_quiet_morning(replayed: tuple) -> None:
     assert not early, [f"{t.at:%H:%M} {t.rule_id} {t.member or ''}: {t.reason}" for t in early]
 
 
-@KNOWN_FALSE_ALERTS
 def test_every_alert_of_the_day_is_explained_by_an_incident(replayed: tuple) -> None:
     result, incidents, _ = replayed
     found = score(default_rules().enabled, result.transitions, incidents, step_s=STEP_S)

@@ -160,22 +160,44 @@ def _figure(rule: Rule, runs: list[Run], seconds: float) -> tuple[float | None, 
     return _p95([r.duration for r in runs if r.duration is not None]), len(finished)
 
 
-def _band(rule: Rule, values: list[float], n: int) -> tuple[float, float, float] | None:
-    """The documented method (alerts/baseline.py), written out again."""
-    if len(values) < 3:
+def _binomial_bounds(n: int, p: float, alpha: float) -> tuple[int, int]:
+    """Largest k with P(X <= k) < alpha, smallest k with P(X >= k) < alpha (summed pmf)."""
+    pmf = [math.comb(n, k) * p ** k * (1 - p) ** (n - k) for k in range(n + 1)]
+    lows = [k for k in range(n + 1) if sum(pmf[: k + 1]) < alpha]
+    highs = [k for k in range(n + 1) if sum(pmf[k:]) < alpha]
+    return (max(lows) if lows else -1), (min(highs) if highs else n + 1)
+
+
+def _alpha(sensitivity: float) -> float:
+    return 0.5 * math.erfc(sensitivity / math.sqrt(2))
+
+
+def _band(rule: Rule, samples: list[tuple[float, int]], n: int) -> tuple[float, float, float] | None:
+    """The documented method (alerts/baseline.py), written out again; samples are
+    (value, runs)."""
+    if len(samples) < 3:
         return None
+    values = [v for v, _ in samples]
     med = statistics.median(values)
     spread = rule.sensitivity * 1.4826 * statistics.median([abs(v - med) for v in values])
     if rule.metric.value.endswith("rate"):
+        kept = sorted(samples)[:-1] if len(samples) >= 6 else samples
+        usual = (sum(round(v * r) for v, r in kept) + 0.5) / (sum(r for _, r in kept) + 1)
         n = max(n, 1)
-        p = min(max(med, 0.02), 0.98)
-        half = max(spread, rule.sensitivity * math.sqrt(p * (1 - p) / n) + 0.5 / n, 0.02)
-        return med, max(0.0, med - half), min(1.0, med + half)
+        low_k, high_k = _binomial_bounds(n, usual, _alpha(rule.sensitivity))
+        high = min(1.0, max((high_k - 0.5) / n, usual + spread, usual + 0.02))
+        low = max(0.0, min((low_k + 0.5) / n, usual - spread, usual - 0.02))
+        return usual, low, high
     if rule.metric in (Metric.EXECUTIONS, Metric.FAILURE_COUNT):
         half = max(spread, rule.sensitivity * math.sqrt(max(med, 1.0)) + 0.5)
     else:
         half = max(spread, 0.5 * med, 1e-9)
     return med, max(0.0, med - half), med + half
+
+
+def _slow_runs_beyond_chance(rule: Rule, durations: list[float], usual_p95: float) -> bool:
+    slower = sum(latency_bucket(d) > latency_bucket(usual_p95) for d in durations)
+    return bool(durations) and slower >= _binomial_bounds(len(durations), 0.05, _alpha(rule.sensitivity))[1]
 
 
 def expected(rule: Rule, data: dict[str, list[Run]], now: datetime) -> dict[str | None, tuple[Any, ...]]:
@@ -216,26 +238,31 @@ def expected(rule: Rule, data: dict[str, list[Run]], now: datetime) -> dict[str 
         value, sample = _figure(rule, mine, rule.window_s)
         band = None
         if rule.when is When.ANOMALOUS:
-            values = []
+            values: list[tuple[float, int]] = []
             for a, b in spans:
                 part = [r for r in runs if a <= r.start.timestamp() < b and (member is None or r.member == member)]
                 v, n = _figure(rule, part, b - a)
                 if v is None:
                     continue
                 if rule.metric is Metric.P95_LATENCY:
-                    if len([r for r in part if r.duration is not None]) < 5:
+                    n = len([r for r in part if r.duration is not None])
+                    if n < 5:
                         continue
                 elif rule.metric not in (Metric.EXECUTIONS, Metric.FAILURE_COUNT) and n < 5:
                     continue
                 if rule.metric in (Metric.EXECUTIONS, Metric.FAILURE_COUNT):
                     v *= rule.window_s / (b - a)
-                values.append(v)
+                values.append((v, n))
             band = _band(rule, values, sample)
-        out[member] = (value, sample, band, _verdict(rule, value, sample, band))
+        slow_ok = None
+        if rule.metric is Metric.P95_LATENCY and band is not None:
+            slow_ok = _slow_runs_beyond_chance(rule, [r.duration for r in mine if r.duration is not None], band[0])
+        out[member] = (value, sample, band, _verdict(rule, value, sample, band, slow_ok))
     return out
 
 
-def _verdict(rule: Rule, value: float | None, sample: int, band: tuple[float, float, float] | None) -> Verdict:
+def _verdict(rule: Rule, value: float | None, sample: int, band: tuple[float, float, float] | None,
+             slow_ok: bool | None = None) -> Verdict:
     if value is None:
         return Verdict.INSUFFICIENT
     falling = rule.when is When.BELOW or (rule.when is When.ANOMALOUS and rule.direction.value == "down")
@@ -250,7 +277,7 @@ def _verdict(rule: Rule, value: float | None, sample: int, band: tuple[float, fl
     if band is None:
         return Verdict.LEARNING
     med, low, high = band
-    up = rule.direction.value in ("up", "both") and value > high
+    up = rule.direction.value in ("up", "both") and value > high and slow_ok is not False
     down = rule.direction.value in ("down", "both") and value < low
     return Verdict.FIRING if up or down else Verdict.OK
 
