@@ -5,7 +5,6 @@ also with stand-in evaluations."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,35 +14,18 @@ from studio_analytics.alerts.backtest import backtest, step_times
 from studio_analytics.alerts.results import Verdict
 from studio_analytics.alerts.rules import parse_rules
 from studio_analytics.alerts.transitions import TransitionKind
-from studio_analytics.db.engine import create_db_engine, dispose_engines
+from studio_analytics.db.engine import create_db_engine
 from tests.alerts.alert_data import (
     BURST_RULES,
     T0,
-    burst_base,
     burst_failure_times,
     evaluation,
     minutes,
     obs,
     spike_rule,
-    write_bursts,
 )
-from tests.pg_databases import pg_database
 
 STEP = 900
-
-
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def burst_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, datetime]]:
-    base = burst_base()
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('backtest') / 'bursts.sqlite3'}"
-        write_bursts(url, base)
-        yield url, base
-        return
-    with pg_database(request.getfixturevalue("pg_server_url")) as url:
-        write_bursts(url, base)
-        yield url, base
-    dispose_engines()
 
 
 def _expected_firing(times: list[datetime], failures: list[datetime]) -> list[bool]:

@@ -23,10 +23,8 @@ from studio_analytics.alerts.rules import DEFAULT_RULES_TEXT, rules_path
 from studio_analytics.alerts.state_file import alerts_state_path, load_state
 from studio_analytics.cli import run_cli
 from studio_analytics.commands.alerts import SCHEMA
-from studio_analytics.db.engine import dispose_engines
-from tests.alerts.alert_data import BURST_RULES, burst_base, write_bursts
+from tests.alerts.alert_data import BURST_RULES
 from tests.integration.test_agent_studio_compat import agent_studio_url as agent_studio_url  # noqa: F401 - a fixture
-from tests.pg_databases import pg_database
 
 TOKEN = "T0KEN-IN-THE-PATH"
 #: A rule that always fires (fewer than a million runs in the last hour) and one with a mistake.
@@ -43,20 +41,6 @@ id = "broken"
 metric = "failure_rate"
 when = "sideways"
 '''
-
-
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def burst_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, datetime]]:
-    base = burst_base()
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('cli-alerts') / 'bursts.sqlite3'}"
-        write_bursts(url, base)
-        yield url, base
-        return
-    with pg_database(request.getfixturevalue("pg_server_url")) as url:
-        write_bursts(url, base)
-        yield url, base
-    dispose_engines()
 
 
 @pytest.fixture
