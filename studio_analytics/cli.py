@@ -106,6 +106,7 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
 
 def _run_command(args: argparse.Namespace, debug: bool) -> int:
     """The command's exit code; every failure becomes one line on stderr."""
+    from studio_analytics.archive.manifest import ArchiveError
     from studio_analytics.commands.failures import (
         UsageError,
         database_error_line,
@@ -125,6 +126,9 @@ def _run_command(args: argparse.Namespace, debug: bool) -> int:
         return EXIT_USAGE
     except DatabaseError as e:
         _fail(database_error_line(e), debug)
+        return EXIT_ERROR
+    except ArchiveError as e:  # a file of an archive that is missing or changed: named in the message
+        _fail(f"error: {e}", debug)
         return EXIT_ERROR
     except OSError as e:
         _fail(file_error_line(e), debug)

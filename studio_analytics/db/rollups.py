@@ -465,23 +465,46 @@ def _write(conn: Connection, table: str, keys: tuple[str, ...], adds: tuple[str,
 
 # -- rebuilding from the raw rows ---------------------------------------------------
 def rebuild_rollups(conn: Connection) -> dict[str, int]:
-    """Recompute every rollup from the raw rows (one ``INSERT .. SELECT`` per table).
+    """Recompute the rollups from the raw rows (one ``INSERT .. SELECT`` per table), from
+    the UTC day of the oldest raw row on.
 
     For databases filled by something other than the tracker (bulk loads, imports).
-    Returns the row count of each rollup table.
+    Rollup rows before that day are kept: their raw rows were pruned (``db prune``), and
+    the rollups are all that is left of them. Returns the row count of each rollup table.
     """
     dialect = conn.dialect.name
-    for model in ROLLUP_MODELS:
-        conn.execute(delete(model))
-    for statement in _rebuild_statements(dialect):
-        conn.execute(statement)
+    since_day = oldest_raw_day(conn)
+    if since_day is not None:
+        for model in ROLLUP_MODELS:
+            period = model.day if "day" in model.__table__.c else model.hour
+            conn.execute(delete(model).where(period >= since_day))
+        for statement in _rebuild_statements(dialect, _from_epoch(since_day)):
+            conn.execute(statement)
     counts = {
         model.__tablename__: int(conn.execute(select(func.count()).select_from(model)).scalar() or 0)
         for model in ROLLUP_MODELS
     }
     if has_model_calls(conn):
-        counts.update(rebuild_model_rollups(conn))
+        if since_day is None:
+            counts.update({model.__tablename__: int(conn.execute(select(func.count()).select_from(model)).scalar()
+                                                    or 0) for model in MODEL_ROLLUP_MODELS})
+        else:
+            counts.update(rebuild_model_rollups(conn, since_hour=since_day))
     return counts
+
+
+def oldest_raw_day(conn: Connection) -> int | None:
+    """The UTC day (POSIX seconds) of the oldest raw row of the tables with rollups, or
+    None when there is none. Raw rows are pruned by whole UTC days, so every rollup hour
+    from that day on has all of its raw rows."""
+    models: list[Any] = [AgentExecutionMetrics, ToolUsageMetrics, WorkflowMetrics]
+    if has_model_calls(conn):
+        models.append(ModelCallMetrics)
+    starts = [conn.execute(select(func.min(m.start_time))).scalar() for m in models]
+    found = [s for s in starts if s is not None]
+    if not found:
+        return None
+    return int(min(found).timestamp()) // DAY_S * DAY_S
 
 
 def rebuild_model_rollups(conn: Connection, *, since_hour: int | None = None) -> dict[str, int]:
@@ -583,9 +606,12 @@ def _model_rebuild_statements(dialect: str, since_hour: int | None, since_day: i
     return statements
 
 
-def _rebuild_statements(dialect: str) -> list[Any]:
+def _rebuild_statements(dialect: str, since: datetime) -> list[Any]:
+    """The rollups from the raw rows that start at or after ``since`` (a UTC midnight)."""
     aem, tum, wm = AgentExecutionMetrics, ToolUsageMetrics, WorkflowMetrics
     statements: list[Any] = []
+    epoch = int(since.timestamp())
+    histogram_since = (epoch, epoch)
 
     def zsum(column: Any) -> ColumnElement[Any]:
         return func.coalesce(func.sum(column), 0)
@@ -595,13 +621,15 @@ def _rebuild_statements(dialect: str) -> list[Any]:
         ["hour", "agent_name", *_AGENT_ADDS, "last_start"],
         select(hour, aem.agent_name, func.count(), *_status_sums(aem.status), func.count(aem.duration_ms),
                zsum(aem.duration_ms), zsum(aem.tool_count), zsum(aem.tokens_used), zsum(aem.api_calls_count),
-               func.max(aem.start_time)).group_by(hour, aem.agent_name),
+               func.max(aem.start_time)).where(aem.start_time >= since).group_by(hour, aem.agent_name),
     ))
-    statements += _histogram_inserts(dialect, aem, "agent_name", AgentLatencyRollup, AgentLatencyDailyRollup)
+    statements += _histogram_inserts(dialect, aem, "agent_name", AgentLatencyRollup, AgentLatencyDailyRollup,
+                                     since=histogram_since)
     bucket = latency_bucket_sql(dialect, aem.duration_ms)
     statements.append(insert(ExecutionLatencyRollup).from_select(
         ["hour", "bucket", "n"],
-        select(hour, bucket, func.count()).where(aem.duration_ms.isnot(None)).group_by(hour, bucket),
+        select(hour, bucket, func.count()).where(aem.duration_ms.isnot(None), aem.start_time >= since)
+        .group_by(hour, bucket),
     ))
 
     hour = epoch_bucket_sql(dialect, tum.start_time, HOUR_S)
@@ -612,7 +640,7 @@ def _rebuild_statements(dialect: str) -> list[Any]:
         ["hour", "tool_name", "api", *_TOOL_ADDS, "last_start"],
         select(hour, tum.tool_name, api, func.count(), *_status_sums(tum.status, timeouts=False),
                func.count(tum.duration_ms), zsum(tum.duration_ms), zsum(api_error), func.max(tum.start_time))
-        .group_by(hour, tum.tool_name, api),
+        .where(tum.start_time >= since).group_by(hour, tum.tool_name, api),
     ))
     calling = aem.__table__.alias("calling")
     agent = func.coalesce(calling.c.agent_name, literal(""))
@@ -620,9 +648,10 @@ def _rebuild_statements(dialect: str) -> list[Any]:
         ["hour", "tool_name", "agent_name", "calls"],
         select(hour, tum.tool_name, agent, func.count())
         .select_from(tum.__table__.outerjoin(calling, calling.c.execution_id == tum.execution_id))
-        .group_by(hour, tum.tool_name, agent),
+        .where(tum.start_time >= since).group_by(hour, tum.tool_name, agent),
     ))
-    statements += _histogram_inserts(dialect, tum, "tool_name", ToolLatencyRollup, ToolLatencyDailyRollup)
+    statements += _histogram_inserts(dialect, tum, "tool_name", ToolLatencyRollup, ToolLatencyDailyRollup,
+                                     since=histogram_since)
 
     hour = epoch_bucket_sql(dialect, wm.start_time, HOUR_S)
     statements.append(insert(WorkflowHourlyRollup).from_select(
@@ -631,26 +660,32 @@ def _rebuild_statements(dialect: str) -> list[Any]:
                zsum(wm.duration_ms), zsum(wm.agent_count), zsum(wm.total_tool_calls), zsum(wm.total_api_calls),
                zsum(wm.total_tokens_used), func.count(wm.user_satisfaction_score),
                zsum(wm.user_satisfaction_score), func.count(wm.task_completion_rate),
-               zsum(wm.task_completion_rate), func.max(wm.start_time)).group_by(hour, wm.workflow_type),
+               zsum(wm.task_completion_rate), func.max(wm.start_time))
+        .where(wm.start_time >= since).group_by(hour, wm.workflow_type),
     ))
     statements += _histogram_inserts(dialect, wm, "workflow_type", WorkflowLatencyRollup,
-                                     WorkflowLatencyDailyRollup)
+                                     WorkflowLatencyDailyRollup, since=histogram_since)
     return statements
 
 
 def rollup_drift(conn: Connection) -> dict[str, int]:
-    """Raw rows minus rolled-up rows per metrics table (0 everywhere when in step)."""
-    pairs = (
-        (AgentExecutionMetrics, func.sum(AgentHourlyRollup.executions)),
-        (ToolUsageMetrics, func.sum(ToolHourlyRollup.calls)),
-        (WorkflowMetrics, func.sum(WorkflowHourlyRollup.runs)),
+    """Raw rows minus rolled-up rows per metrics table (0 everywhere when in step), from
+    the day of the oldest raw row on (before it, raw rows were pruned: rollups only)."""
+    pairs: tuple[tuple[Any, Any], ...] = (
+        (AgentExecutionMetrics, AgentHourlyRollup.executions),
+        (ToolUsageMetrics, ToolHourlyRollup.calls),
+        (WorkflowMetrics, WorkflowHourlyRollup.runs),
     )
     if has_model_calls(conn):
-        pairs += ((ModelCallMetrics, func.sum(ModelHourlyRollup.calls)),)
+        pairs += ((ModelCallMetrics, ModelHourlyRollup.calls),)
+    since_day = oldest_raw_day(conn)
+    if since_day is None:  # no raw rows (all pruned): nothing can be behind
+        return {model.__tablename__: 0 for model, _ in pairs}
     out = {}
     for model, rolled in pairs:
         raw = conn.execute(select(func.count()).select_from(model)).scalar() or 0
-        summed = conn.execute(select(func.coalesce(rolled, 0))).scalar() or 0
+        summed = conn.execute(select(func.coalesce(func.sum(rolled), 0))
+                              .where(rolled.table.c.hour >= since_day)).scalar() or 0
         out[model.__tablename__] = int(raw) - int(summed)
     return out
 
@@ -659,5 +694,5 @@ __all__ = [
     "BUCKETS_PER_OCTAVE", "DAY_S", "HOUR_S", "PERCENTILE_RELATIVE_ERROR", "ROLLUP_TABLES", "USE_ROLLUPS_OPTION",
     "adjust_agent_totals", "adjust_workflow_totals", "apply_rollups", "bucket_value", "epoch_bucket_sql",
     "latency_bucket", "latency_bucket_sql", "model_rollups_available", "move_model_calls", "move_tool_calls",
-    "rebuild_model_rollups", "rebuild_rollups", "rollup_drift", "rollups_available",
+    "oldest_raw_day", "rebuild_model_rollups", "rebuild_rollups", "rollup_drift", "rollups_available",
 ]

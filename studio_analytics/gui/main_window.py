@@ -600,6 +600,8 @@ class MainWindow(QMainWindow):
             return
         health = result.health
         self.database.show_health(health)
+        if result.storage is not None or result.storage_problem:  # read only while the Database tab is shown
+            self.database.show_storage(result.storage, result.storage_problem)
         if health.ok:
             self._failures = 0
             self.banner.hide()

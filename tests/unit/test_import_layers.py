@@ -23,7 +23,9 @@ LIGHT_LAYERS = ("db", "tracker", "ingest", "pricing")
 
 #: package -> internal packages it must never import
 FORBIDDEN: dict[str, tuple[str, ...]] = {
-    "db": ("analytics", "tracker", "gui", "export", "commands", "demo", "cli", "ingest", "pricing", "alerts"),
+    "db": ("analytics", "tracker", "gui", "export", "commands", "demo", "cli", "ingest", "pricing", "alerts", "archive"),
+    # beside analytics: reads and writes raw rows through the db layer only
+    "archive": ("analytics", "tracker", "gui", "export", "commands", "demo", "cli", "ingest", "alerts"),
     "pricing": ("db", "analytics", "tracker", "gui", "export", "commands", "demo", "cli", "ingest"),
     "tracker": ("analytics", "gui", "export", "commands", "demo", "cli", "ingest", "alerts"),
     "ingest": ("analytics", "gui", "export", "commands", "demo", "cli", "alerts"),

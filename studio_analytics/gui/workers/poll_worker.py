@@ -28,6 +28,7 @@ from studio_analytics.analytics import time_range
 from studio_analytics.analytics.health import failed_health
 from studio_analytics.analytics.results import DashboardSnapshot, Health, TimeRange
 from studio_analytics.analytics.snapshot import read_dashboard
+from studio_analytics.analytics.storage import StorageReport, read_storage
 from studio_analytics.db.engine import (
     dispose_engine,
     get_engine,
@@ -37,6 +38,7 @@ from studio_analytics.db.engine import (
     translate_error,
 )
 from studio_analytics.gui.workers.alert_watch import AlertsSnapshot, AlertWatch
+from studio_analytics.retention_settings import load_retention
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,9 @@ log = logging.getLogger(__name__)
 #: relative range ("last 24 hours") moves with the clock, so buckets and the ends of
 #: the range need a real query now and then even on a database nobody writes to.
 UNCHANGED_MAX_AGE_S = 60.0
+#: The Database tab's storage figures walk every page of the file (SQLite's dbstat) and
+#: count whole tables: read when the tab is shown, then at most this often.
+STORAGE_MAX_AGE_S = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +72,10 @@ class PollResult:
     seconds: float
     #: True: the database had not changed, health and snapshot are the previous ones
     unchanged: bool = False
+    #: the Database tab's sizes and growth (only when that tab asked; possibly minutes old)
+    storage: StorageReport | None = None
+    #: why the storage figures could not be read ("" when they were, or were not asked for)
+    storage_problem: str = ""
 
 
 def request_range(request: PollRequest) -> TimeRange:
@@ -114,6 +123,9 @@ class PollWorker(QObject):
         self._file: _OpenFile | None = None
         self._moved: tuple[str, Path] | None = None  # a file we had open that is gone
         self._previous: _Previous | None = None
+        #: ((url, SQLite file identity), time.monotonic() when read, report): reused for STORAGE_MAX_AGE_S
+        self._storage: tuple[tuple[str, Any], float, StorageReport] | None = None
+        self._storage_out: tuple[StorageReport | None, str] = (None, "")
 
     @Slot(object)
     def poll(self, request: PollRequest) -> None:
@@ -126,8 +138,9 @@ class PollWorker(QObject):
             err = translate_error(e, request.url)
             health, snapshot, unchanged = failed_health(request.url, err.message, err.hint), None, False
         self._send_alerts(health)
+        (storage, problem), self._storage_out = self._storage_out, (None, "")
         self.refreshed.emit(PollResult(request.generation, health, snapshot, time.perf_counter() - started,
-                                       unchanged))
+                                       unchanged, storage, problem))
 
     def _send_alerts(self, health: Health) -> None:
         alerts, self._alerts = self._alerts, None
@@ -200,7 +213,30 @@ class PollWorker(QObject):
             )
             if health.ok:
                 self._evaluate_alerts(conn)
+                if request.tab == "database":
+                    self._read_storage(conn, request.url)
             return health, snapshot
+
+    def _read_storage(self, conn: Connection, url: str) -> None:
+        """Last in the refresh's read transaction (a failure here spoils nothing before it):
+        the storage report, or the one read less than STORAGE_MAX_AGE_S ago."""
+        # The same database, and for SQLite the same file (another file put in its place is read anew).
+        key = (url, self._file.identity if self._file is not None else None)
+        settings = load_retention()  # a small file, read each time (here, not on the GUI thread)
+        kept = self._storage
+        if kept is not None and kept[0] == key and time.monotonic() - kept[1] < STORAGE_MAX_AGE_S:
+            report = kept[2] if kept[2].retention == settings else dataclasses.replace(kept[2], retention=settings)
+            self._storage = (key, kept[1], report)
+            self._storage_out = (report, "")
+            return
+        try:
+            report = read_storage(conn, retention=settings)
+        except Exception as e:  # noqa: BLE001 - the tab says so; the dashboard's figures stand
+            log.warning("reading the storage figures failed", exc_info=True)
+            self._storage_out = (None, translate_error(e, url).message)
+            return
+        self._storage = (key, time.monotonic(), report)
+        self._storage_out = (report, "")
 
     def _check_file(self, url: str, path: Path) -> Health | None:
         """A failure when the file we read was moved or deleted; None when it is still ours
