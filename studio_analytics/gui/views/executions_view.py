@@ -5,14 +5,18 @@ prepends the rows newer than its first one (other sorts reload), keeping the use
 scroll position and selection, and says "N new" while the user is scrolled down.
 Navigation: Home/End jump to the newest/oldest rows of the range, Ctrl+G (or the time
 box and Go) restarts the list at a time; the count above the table is the filters'.
+Pruned: when the range reaches hours whose raw rows a prune deleted, a line above the
+list says so and where they were archived (it replaces the empty list's text when the
+whole range lies before the oldest raw row); read in the first page's worker query.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt, QThreadPool, Signal
@@ -36,6 +40,7 @@ from studio_analytics.analytics.executions import (
     list_newer_executions,
     list_oldest_executions,
 )
+from studio_analytics.analytics.pruning import PrunedRange, pruned_in, raw_rows_start
 from studio_analytics.analytics.results import (
     ExecutionCount,
     ExecutionFilter,
@@ -49,6 +54,7 @@ from studio_analytics.gui.views.column_chooser import ColumnChooser
 from studio_analytics.gui.views.execution_filter_bar import ExecutionFilterBar
 from studio_analytics.gui.views.filter_chips import FilterChipsBar
 from studio_analytics.gui.workers.query_runner import start_query
+from studio_analytics.retention_settings import load_retention
 
 PAGE_SIZE = 200
 #: More new rows than this since the last refresh: reload instead of prepending.
@@ -58,6 +64,23 @@ COLUMNS_SETTING = "executions/columns"
 #: The optional columns hidden until chosen.
 DEFAULT_HIDDEN = frozenset({"query_preview", "user_id", "workflow_type", "model"})
 NEWEST_FIRST = ("start_time", True)
+EMPTY_TEXT = "No executions match these filters in this range."
+
+
+@dataclass(frozen=True, slots=True)
+class PrunedPage:
+    """A refresh's first page, with where the raw rows start (read once per refresh)."""
+
+    page: ExecutionPage
+    pruned: PrunedRange | None
+    archive_dir: Path | None
+
+
+def with_pruning(query: Callable[[Any], ExecutionPage]) -> Callable[[Any], PrunedPage]:
+    """``query`` plus the pruned span and the archive folder, in the same worker."""
+    def run(conn: Any) -> PrunedPage:
+        return PrunedPage(query(conn), raw_rows_start(conn), load_retention().archive_dir)
+    return run
 
 
 def is_live_move(old: TimeRange, new: TimeRange) -> bool:
@@ -114,6 +137,9 @@ class ExecutionsView(QWidget):
         self._unseen = 0  # prepended rows above the viewport the user has not scrolled to
         self.anchor: datetime | None = None  # the list starts at this time, not the newest
         self.count: ExecutionCount | None = None
+        self.pruned: PrunedRange | None = None
+        self.archive_dir: Path | None = None
+        self._pruned_generation = -1  # the generation self.pruned was read for
         self.model = ExecutionListModel()
         self.model.page_requested.connect(self._load_page)
 
@@ -173,7 +199,14 @@ class ExecutionsView(QWidget):
         self.table.activated.connect(self._activated)  # double-click or Enter, once either way
         # Connected after the initial sort indicator, which would otherwise ask for a reload.
         self.model.sort_requested.connect(self._sort_changed)
-        self.empty = QLabel("No executions match these filters in this range.")
+        self.pruned_label = QLabel()
+        self.pruned_label.setObjectName("prunedRows")
+        self.pruned_label.setWordWrap(True)
+        self.pruned_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.pruned_label.hide()
+        self.empty = QLabel(EMPTY_TEXT)
+        self.empty.setWordWrap(True)
+        self.empty.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.hide()
         self.column_chooser = ColumnChooser(self.table, self.model.COLUMNS, COLUMNS_SETTING, DEFAULT_HIDDEN)
@@ -182,6 +215,7 @@ class ExecutionsView(QWidget):
         layout.addWidget(bar)
         layout.addWidget(self.chips)
         layout.addLayout(nav)
+        layout.addWidget(self.pruned_label)
         layout.addWidget(self.table, stretch=1)
         layout.addWidget(self.empty)
 
@@ -235,6 +269,7 @@ class ExecutionsView(QWidget):
         self.anchor = anchor
         self.model.start_at(cursor)
         self.empty.hide()
+        self.pruned_label.hide()  # until this refresh's first page says where raw rows start
         self._show_unseen(0)
         self.anchor_label.setText("" if anchor is None else
                                   f"From {zone.in_zone(anchor):%Y-%m-%d %H:%M:%S %Z} back · Home: newest")
@@ -262,7 +297,8 @@ class ExecutionsView(QWidget):
         self._start_over(tr.start)
         self.anchor_label.setText("Oldest executions of the range · Home: newest")
         self.model.hold()
-        self._start(lambda conn: list_oldest_executions(conn, tr, filters=filters, limit=PAGE_SIZE),
+        self._start(self._first_page(lambda conn: list_oldest_executions(conn, tr, filters=filters,
+                                                                         limit=PAGE_SIZE)),
                     self._oldest_loaded, self._page_failed)
 
     def go_to_time(self, when: datetime) -> None:
@@ -293,7 +329,7 @@ class ExecutionsView(QWidget):
         header.setSortIndicator(0, Qt.SortOrder.DescendingOrder)
         header.blockSignals(False)
 
-    def _oldest_loaded(self, generation: int, page: ExecutionPage) -> None:
+    def _oldest_loaded(self, generation: int, page: ExecutionPage | PrunedPage) -> None:
         self._page_loaded(generation, page)
         if generation == self._generation and self.model.rowCount():
             self.table.scrollToBottom()
@@ -305,6 +341,7 @@ class ExecutionsView(QWidget):
         # count says how many arrived (see _counted) and the list reloads when the user
         # is at its top with nothing selected, or clicks "N new".
         self._start_count(live=True)
+        self._show_pruned()  # the range moved on: it may have left the pruned days
         if self.anchor is not None or self.sort != NEWEST_FIRST:
             return
         self.model.drop_older_than(tr.start)
@@ -395,21 +432,49 @@ class ExecutionsView(QWidget):
         if tr is None:
             self.model.page_failed()
             return
-        self._start(lambda conn: list_executions(conn, tr, filters=filters, sort=sort, descending=desc, after=cursor,
-                                                 limit=PAGE_SIZE),
+        self._start(self._first_page(lambda conn: list_executions(conn, tr, filters=filters, sort=sort,
+                                                                  descending=desc, after=cursor, limit=PAGE_SIZE)),
                     self._page_loaded, self._page_failed)
 
-    def _page_loaded(self, generation: int, page: ExecutionPage) -> None:
+    def _first_page(self, query: Callable[[Any], ExecutionPage]) -> Callable[[Any], Any]:
+        """The first page of a refresh also reads where the raw rows start; later pages don't."""
+        return query if self._pruned_generation == self._generation else with_pruning(query)
+
+    def _page_loaded(self, generation: int, page: ExecutionPage | PrunedPage) -> None:
         if generation != self._generation:
             return  # a page for an old filter or sort
+        if isinstance(page, PrunedPage):
+            self.pruned, self.archive_dir, self._pruned_generation = page.pruned, page.archive_dir, generation
+            page = page.page
         first = self.model.rowCount() == 0
         self.model.add_page(page)
         if first and page.rows:
             # Sized from the first page the first time only (a million rows are never
             # measured); sizing on every reload made the widths jump with each filter.
             self.column_chooser.fit_once()
+        self._show_pruned()
         self.empty.setVisible(self.model.rowCount() == 0)
         self.pages_loaded.emit(self.model.rowCount())
+
+    def _show_pruned(self) -> None:
+        """The pruned line for the range and brushed span shown (from this refresh's read:
+        no database here): above the list, or instead of the empty list's text when the
+        whole span lies before the oldest raw row."""
+        tr, f = self.time_range, self.filters
+        pruned = None if tr is None else pruned_in(self.pruned, tr, f.started_after, f.started_before)
+        if pruned is None or tr is None:
+            self.pruned_label.hide()
+            self.empty.setText(EMPTY_TEXT)
+            return
+        text = pruned.message(self.archive_dir)
+        end = min(tr.end, f.started_before) if f.started_before is not None else tr.end
+        if pruned.covers(tr.start, end) and self.model.rowCount() == 0:
+            self.pruned_label.hide()
+            self.empty.setText(text)
+        else:
+            self.pruned_label.setText(text)
+            self.pruned_label.show()
+            self.empty.setText(EMPTY_TEXT)
 
     def _page_failed(self, generation: int, error: Any) -> None:
         if generation == self._generation:
