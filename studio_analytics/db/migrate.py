@@ -59,6 +59,13 @@ def upgrade_database(engine: Engine, *, add_indexes: bool = False) -> UpgradeRes
     created: tuple[str, ...] = ()
     if before.kind in (SchemaKind.EMPTY, SchemaKind.STUDIO):
         with engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                # pysqlite runs DDL outside any transaction: without this, a migration
+                # that failed halfway (a fill that timed out, a lock) left its tables
+                # behind at the old revision, and every later upgrade failed on them.
+                # The write lock first also makes concurrent upgraders (several tracker
+                # processes) wait, then find the new revision and do nothing.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
             command.upgrade(alembic_config(conn), "head")
     elif before.kind is SchemaKind.AGENT_STUDIO:
         if not add_indexes:
