@@ -214,6 +214,29 @@ def build_postgres(server_url: str, n: int, *, model_calls: bool = False) -> str
     return url
 
 
+def copy_postgres(server_url: str, n: int, suffix: str) -> tuple[str, Callable[[], None]]:
+    """A throw-away copy (``CREATE DATABASE … TEMPLATE``) of the cached database of
+    :func:`build_postgres` (built if missing), for benchmarks that change it, and how to
+    drop it. Sessions left on the cached database are ended first: a template must be idle."""
+    from sqlalchemy import create_engine, make_url, text
+
+    source = make_url(build_postgres(server_url, n, model_calls=True))
+    copy = f"{source.database}_{suffix}"
+    admin = create_engine(make_url(server_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d "
+                       "AND pid <> pg_backend_pid()"), {"d": source.database})
+        c.execute(text(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)'))
+        c.execute(text(f'CREATE DATABASE "{copy}" TEMPLATE "{source.database}"'))
+
+    def drop() -> None:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)'))
+        admin.dispose()
+
+    return source.set(database=copy).render_as_string(hide_password=False), drop
+
+
 def timed(fn, repeats: int = 5) -> float:  # type: ignore[no-untyped-def]
     """Median of ``repeats`` runs after one warm-up run (the window repeats the same
     queries every refresh: warm file cache, and on PostgreSQL prepared statements)."""

@@ -17,9 +17,11 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from studio_analytics.analytics.results import TimeRange
+from studio_analytics.archive.manifest import ArchiveError, read_manifest
 from studio_analytics.db.models import AgentExecutionMetrics
 from studio_analytics.db.rollup_models import AgentHourlyRollup
 from studio_analytics.db.rollups import HOUR_S, rollups_available
+from studio_analytics.retention_settings import RetentionSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +48,34 @@ class PrunedRange:
         """Whether [start, end) lies wholly before the oldest raw row (no raw row can be in it)."""
         return self.raw_start is None or end <= self.raw_start
 
-    def message(self, archive_dir: Path | None) -> str:
-        where = (f"archived in {archive_dir} (restore with `studio-analytics db restore {archive_dir} --from …`)"
-                 if archive_dir is not None else "not archived")
+    def message(self, archive: Path | str | None) -> str:
+        """The line lists show; ``archive``: the folder the days went to, or what
+        :func:`archive_note` found out about it."""
+        where = archive if isinstance(archive, str) else _archived_in(archive) if archive else "not archived"
         return f"Raw rows pruned before {self.day:%Y-%m-%d} (UTC) — {where}"
+
+
+def _archived_in(folder: Path) -> str:
+    return f"archived in {folder} (restore with `studio-analytics db restore {folder} --from …`)"
+
+
+def archive_note(pruned: PrunedRange, settings: RetentionSettings) -> str:
+    """Where the pruned days are, as far as the retention setting and the archive's
+    manifest tell: the line never claims an archive that does not hold them, nor "not
+    archived" when the setting cannot be read. Reads a file: call it in a worker."""
+    if settings.problem:
+        return f"the archive folder is unknown: {settings.problem}"
+    folder = settings.archive_dir
+    if folder is None:
+        return "not archived (retention.toml names no archive folder)"
+    try:
+        days = [e.day for e in read_manifest(folder) if e.table == AgentExecutionMetrics.__tablename__]
+    except (ArchiveError, OSError) as e:
+        return f"the archive in {folder} cannot be read: {e}"
+    before = [d for d in days if d < pruned.day.date()]
+    if not before:
+        return f"not in the archive {folder} (it holds no day before {pruned.day:%Y-%m-%d})"
+    return _archived_in(folder)
 
 
 def raw_rows_start(conn: Connection) -> PrunedRange | None:
@@ -84,4 +110,4 @@ def pruned_in(pruned: PrunedRange | None, tr: TimeRange, after: datetime | None 
     return pruned if pruned.reaches(start, end) else None
 
 
-__all__ = ["PrunedRange", "pruned_in", "raw_rows_start"]
+__all__ = ["PrunedRange", "archive_note", "pruned_in", "raw_rows_start"]

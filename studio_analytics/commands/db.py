@@ -298,6 +298,10 @@ def _print_pruned(report: PruneReport) -> None:
     print(f"{'table':30} {'rows deleted':>12} {'seconds':>8} {'batches':>8} {'longest batch':>14}")
     for table, t in report.tables.items():
         print(f"{table:30} {t.rows:>12,} {t.seconds:>8.2f} {t.batches:>8,} {t.longest_batch_ms:>11.1f} ms")
+    retries = sum(t.lock_retries for t in report.tables.values())
+    if retries:
+        print(f"{retries:,} batches found the database locked by another program past the busy timeout and "
+              "were tried again")
     print(f"deleted {report.rows:,} rows in {report.seconds:.2f} s; longest single batch transaction "
           f"{report.longest_batch_ms:.1f} ms; the rollups were kept")
     for note in report.kept:

@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import delete, exists, func, select, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 
 from studio_analytics.db.capabilities import has_model_calls
 from studio_analytics.db.engine import read_transaction
@@ -51,6 +52,9 @@ MAX_BATCH_ROWS = 5_000
 CHECKPOINT_EVERY = 8
 #: SQLite: the pause after each batch, for writers waiting on the lock (see _delete_ids)
 PAUSE_MS = 50.0
+#: SQLite: how many times in a table's prune a batch may find the lock held past the busy
+#: timeout (5 s each) and be tried again before the prune gives up
+MAX_LOCK_RETRIES = 12
 
 #: archive(conn, table, day) -> rows written for that table and UTC day
 Archiver = Callable[[Connection, str, date], int]
@@ -80,6 +84,8 @@ class TablePruned:
     seconds: float = 0.0
     batches: int = 0
     longest_batch_ms: float = 0.0
+    #: SQLite: batches tried again because another writer held the lock past the busy timeout
+    lock_retries: int = 0
 
 
 @dataclass
@@ -207,7 +213,8 @@ def table_sizes(conn: Connection, tables: Sequence[str]) -> dict[str, int] | Non
 
 
 def prune(engine: Engine, *, cutoff: datetime, archive: Archiver | None = None,
-          batch_rows: int = DEFAULT_BATCH_ROWS, on_progress: Progress | None = None) -> PruneReport:
+          batch_rows: int = DEFAULT_BATCH_ROWS, on_progress: Progress | None = None,
+          target_ms: float = TARGET_BATCH_MS, pause_ms: float = PAUSE_MS) -> PruneReport:
     """Delete the raw rows older than ``cutoff`` (a UTC midnight), day by day, in batches
     that are each their own short transaction. With ``archive``, each table's day is
     archived first and deleted only if the archive holds exactly the rows listed for it;
@@ -228,14 +235,15 @@ def prune(engine: Engine, *, cutoff: datetime, archive: Archiver | None = None,
             ids = _day_ids(engine, model, day, cutoff, archive, report)
             if ids:
                 _delete_ids(engine, model, ids, report.tables[model.__tablename__],
-                            batchers.setdefault(model.__tablename__, _Batcher(batch_rows)))
+                            batchers.setdefault(model.__tablename__, _Batcher(batch_rows, target_ms)), pause_ms)
             if on_progress is not None:
                 on_progress(model.__tablename__, day, len(ids))
     for day in days:
         ids = _session_ids(engine, day, cutoff, archive, report)
         if ids:
             _delete_ids(engine, SessionMetrics, ids, report.tables[SessionMetrics.__tablename__],
-                        batchers.setdefault(SessionMetrics.__tablename__, _Batcher(batch_rows)), orphan_only=cutoff)
+                        batchers.setdefault(SessionMetrics.__tablename__, _Batcher(batch_rows, target_ms)), pause_ms,
+                        orphan_only=cutoff)
         if on_progress is not None:
             on_progress(SessionMetrics.__tablename__, day, len(ids))
     report.seconds = time.perf_counter() - started
@@ -292,20 +300,21 @@ def _session_ids(engine: Engine, day: date, cutoff: datetime, archive: Archiver 
 class _Batcher:
     """The next batch size: halved down after a slow transaction, grown after fast ones."""
 
-    def __init__(self, rows: int) -> None:
+    def __init__(self, rows: int, target_ms: float = TARGET_BATCH_MS) -> None:
         # the first batch of a table is small: its pages may not be in any cache yet
         self.rows = max(MIN_BATCH_ROWS, min(MAX_BATCH_ROWS, FIRST_BATCH_ROWS, rows))
+        self.target_ms = target_ms
 
     def took(self, ms: float) -> None:
-        if ms > TARGET_BATCH_MS:
-            self.rows = max(MIN_BATCH_ROWS, int(self.rows * TARGET_BATCH_MS / ms * 0.8))
-        elif ms < TARGET_BATCH_MS / 2:
+        if ms > self.target_ms:
+            self.rows = max(MIN_BATCH_ROWS, int(self.rows * self.target_ms / ms * 0.8))
+        elif ms < self.target_ms / 2:
             # grows gently: a batch's time varies with the cache and the rows' width
             self.rows = min(MAX_BATCH_ROWS, int(self.rows * 1.5))
 
 
-def _delete_ids(engine: Engine, model: Any, ids: list[int], result: TablePruned, batcher: _Batcher, *,
-                orphan_only: datetime | None = None) -> None:
+def _delete_ids(engine: Engine, model: Any, ids: list[int], result: TablePruned, batcher: _Batcher,
+                pause_ms: float, *, orphan_only: datetime | None = None) -> None:
     done = 0
     with engine.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
@@ -323,14 +332,23 @@ def _delete_ids(engine: Engine, model: Any, ids: list[int], result: TablePruned,
                 statement = delete(model).where(model.id.in_(batch))
                 if orphan_only is not None:  # a session that got a new execution meanwhile stays
                     statement = statement.where(*_orphan_session_where(conn, orphan_only)[1:])
-                with conn.begin():
-                    if sqlite:
-                        # The lock first (waiting in the busy handler), then the clock: the
-                        # batch's size adapts to how long it holds the lock, not to how long
-                        # it waited for the trackers.
-                        conn.exec_driver_sql("BEGIN IMMEDIATE")
-                    began = time.perf_counter()
-                    deleted = conn.execute(statement).rowcount
+                try:
+                    with conn.begin():
+                        if sqlite:
+                            # The lock first (waiting in the busy handler), then the clock:
+                            # the batch's size adapts to how long it holds the lock, not to
+                            # how long it waited for the trackers.
+                            conn.exec_driver_sql("BEGIN IMMEDIATE")
+                        began = time.perf_counter()
+                        deleted = conn.execute(statement).rowcount
+                except OperationalError as e:
+                    # Another writer held the lock past the busy timeout: the batch did
+                    # nothing; try it again after a pause, a bounded number of times.
+                    if not sqlite or not _is_busy(e) or result.lock_retries >= MAX_LOCK_RETRIES:
+                        raise
+                    result.lock_retries += 1
+                    time.sleep(max(pause_ms, PAUSE_MS) / 1000)
+                    continue
                 ms = (time.perf_counter() - began) * 1000
                 batcher.took(ms)
                 done += len(batch)
@@ -347,12 +365,17 @@ def _delete_ids(engine: Engine, model: Any, ids: list[int], result: TablePruned,
                     # with it, and several trackers took the pauses before it (a writer
                     # waited 431 ms at 100,000 executions with 4 trackers writing). A pause
                     # twice its longest step up to 100 ms lets it in at its next wake-up.
-                    time.sleep(PAUSE_MS / 1000)
+                    time.sleep(pause_ms / 1000)
         finally:
             if sqlite:
                 _passive_checkpoint(conn, result)
                 conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint = {autocheckpoint}")
                 conn.commit()
+
+
+def _is_busy(error: OperationalError) -> bool:
+    text_ = str(error.orig).lower()
+    return "locked" in text_ or "busy" in text_
 
 
 def _passive_checkpoint(conn: Connection, result: TablePruned) -> None:

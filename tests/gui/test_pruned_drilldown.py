@@ -1,5 +1,5 @@
-"""The Executions list over a range reaching before the oldest raw row (raw rows deleted
-with plain SQL, rollups kept) says the rows were pruned and where they were archived —
+"""The Executions list over a range reaching before the oldest raw row (a real prune with
+its Parquet archive, rollups kept) says the rows were pruned and where they were archived —
 from the tab itself, from an agent's drill-down, and instead of the empty list's text for
 a span wholly before the prune."""
 
@@ -9,16 +9,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete
 
 from studio_analytics import config
+from studio_analytics.archive.parquet_archive import day_archiver
 from studio_analytics.db.engine import create_db_engine
-from studio_analytics.db.models import (
-    AgentExecutionMetrics,
-    ModelCallMetrics,
-    ToolUsageMetrics,
-    WorkflowMetrics,
-)
+from studio_analytics.db.retention import prune
 from studio_analytics.demo.generator import backfill
 from studio_analytics.gui.main_window import MainWindow
 from studio_analytics.gui.views.executions_view import EMPTY_TEXT
@@ -28,20 +23,25 @@ CUTOFF = datetime(NOW.year, NOW.month, NOW.day, tzinfo=UTC) - timedelta(days=3)
 
 
 @pytest.fixture(scope="module")
-def pruned_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = f"sqlite:///{tmp_path_factory.mktemp('pruned') / 'pruned.sqlite3'}"
+def pruned(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    folder = tmp_path_factory.mktemp("pruned")
+    url = f"sqlite:///{folder / 'pruned.sqlite3'}"
     backfill(url, executions=300, days=8, seed=18)
     engine = create_db_engine(url)
-    with engine.begin() as conn:  # a prune as plain SQL: raw rows go, the rollups stay
-        for model in (AgentExecutionMetrics, ToolUsageMetrics, WorkflowMetrics, ModelCallMetrics):
-            conn.execute(delete(model).where(model.start_time < CUTOFF))
+    report = prune(engine, cutoff=CUTOFF, archive=day_archiver(folder / "agent-archive"))
     engine.dispose()
-    return url
+    assert report.rows and not report.problems
+    return url, folder / "agent-archive"
+
+
+@pytest.fixture(scope="module")
+def pruned_url(pruned: tuple[str, Path]) -> str:
+    return pruned[0]
 
 
 @pytest.fixture
-def archive(isolated_home: str) -> Path:
-    folder = Path(isolated_home) / "agent-archive"
+def archive(isolated_home: str, pruned: tuple[str, Path]) -> Path:
+    folder = pruned[1]
     config.config_dir(create=True).joinpath("retention.toml").write_text(
         f'older_than = "3d"\narchive = "{folder}"\n', encoding="utf-8")
     return folder

@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt, QThreadPool, Signal
@@ -40,7 +39,7 @@ from studio_analytics.analytics.executions import (
     list_newer_executions,
     list_oldest_executions,
 )
-from studio_analytics.analytics.pruning import PrunedRange, pruned_in, raw_rows_start
+from studio_analytics.analytics.pruning import PrunedRange, archive_note, pruned_in, raw_rows_start
 from studio_analytics.analytics.results import (
     ExecutionCount,
     ExecutionFilter,
@@ -73,13 +72,15 @@ class PrunedPage:
 
     page: ExecutionPage
     pruned: PrunedRange | None
-    archive_dir: Path | None
+    #: where the pruned days are (see archive_note); None when nothing was pruned
+    archive: str | None
 
 
 def with_pruning(query: Callable[[Any], ExecutionPage]) -> Callable[[Any], PrunedPage]:
     """``query`` plus the pruned span and the archive folder, in the same worker."""
     def run(conn: Any) -> PrunedPage:
-        return PrunedPage(query(conn), raw_rows_start(conn), load_retention().archive_dir)
+        pruned = raw_rows_start(conn)
+        return PrunedPage(query(conn), pruned, None if pruned is None else archive_note(pruned, load_retention()))
     return run
 
 
@@ -138,7 +139,7 @@ class ExecutionsView(QWidget):
         self.anchor: datetime | None = None  # the list starts at this time, not the newest
         self.count: ExecutionCount | None = None
         self.pruned: PrunedRange | None = None
-        self.archive_dir: Path | None = None
+        self.archive: str | None = None
         self._pruned_generation = -1  # the generation self.pruned was read for
         self.model = ExecutionListModel()
         self.model.page_requested.connect(self._load_page)
@@ -444,7 +445,7 @@ class ExecutionsView(QWidget):
         if generation != self._generation:
             return  # a page for an old filter or sort
         if isinstance(page, PrunedPage):
-            self.pruned, self.archive_dir, self._pruned_generation = page.pruned, page.archive_dir, generation
+            self.pruned, self.archive, self._pruned_generation = page.pruned, page.archive, generation
             page = page.page
         first = self.model.rowCount() == 0
         self.model.add_page(page)
@@ -466,7 +467,7 @@ class ExecutionsView(QWidget):
             self.pruned_label.hide()
             self.empty.setText(EMPTY_TEXT)
             return
-        text = pruned.message(self.archive_dir)
+        text = pruned.message(self.archive)
         end = min(tr.end, f.started_before) if f.started_before is not None else tr.end
         if pruned.covers(tr.start, end) and self.model.rowCount() == 0:
             self.pruned_label.hide()
