@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from studio_analytics.analytics.cost import cost_kpi_value, cost_totals
+from studio_analytics.analytics.figure_sources import (
+    count_sessions_in_range,
+    figure_rollups_available,
+)
 from studio_analytics.analytics.results import KpiValue, SummaryKpis, TimeRange
 from studio_analytics.analytics.rollup_sources import (
     cached_statement,
@@ -26,7 +30,6 @@ from studio_analytics.analytics.sql import (
 )
 from studio_analytics.analytics.timerange import previous_period
 from studio_analytics.db.models import AgentExecutionMetrics as AEM
-from studio_analytics.db.models import SessionMetrics
 from studio_analytics.db.rollup_models import AgentHourlyRollup
 
 #: Below this many executions in the previous period the window shows no change: against
@@ -53,18 +56,14 @@ def period_totals(conn: Connection, tr: TimeRange) -> tuple[int, int, int, int, 
         rolled = select(R.executions, R.successes, R.failures, R.timeouts, R.finished, R.duration_count,
                         R.duration_sum)
         u = combined(split, raw, AEM.start_time, rolled, R.hour)
-        # Active sessions: sessions whose span (first start to last end; just its start
-        # while nothing has ended) overlaps the range — open at some moment of it — one
-        # indexed count over session_metrics, no DISTINCT over executions.
-        sm = SessionMetrics
-        sessions = select(func.count()).select_from(sm).where(
-            (sm.end_time >= bindparam("r_start")) | (sm.end_time.is_(None) & (sm.start_time >= bindparam("r_start"))),
-            sm.start_time < bindparam("r_end"),
-        ).scalar_subquery()
         return select(zsum(u.c.executions), zsum(u.c.successes), zsum(u.c.failures), zsum(u.c.timeouts),
-                      zsum(u.c.finished), mean(u.c.duration_sum, u.c.duration_count), sessions)
+                      zsum(u.c.finished), mean(u.c.duration_sum, u.c.duration_count),
+                      count_sessions_in_range(split if from_rollups else None))
 
-    stmt = cached_statement(("kpis", conn.dialect.name, split.shape), build)
+    # Sessions in range: the distinct sessions with an execution in the range, from the
+    # sessions rollup for whole hours (revision 0004) — a figure a prune cannot change.
+    from_rollups = split.uses_rollups and figure_rollups_available(conn)
+    stmt = cached_statement(("kpis", conn.dialect.name, split.shape, from_rollups), build)
     total, ok, failed, timeouts, finished, avg_ms, sessions = conn.execute(
         stmt, {**split.params(), "r_start": tr.start, "r_end": tr.end}).one()
     return int(total), int(ok), int(failed), int(timeouts), int(finished), avg_ms, int(sessions or 0)

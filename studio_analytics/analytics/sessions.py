@@ -1,13 +1,24 @@
-"""Session activity: how many, how long, how busy, how successful, and who."""
+"""Session activity: how many, how long, how busy, how successful, and who.
+
+The range's sessions are those with an execution in the range — the same definition as
+the overview's "Sessions in range" — and every figure counts their executions *in the
+range*: queries per session, success rate, duration (first execution start to last
+execution end in the range), the users with most sessions, sessions per bucket of their
+first execution in the range, and "active" = sessions with an execution still running.
+Whole hours come from ``rollup_session_hourly`` (revision 0004), so a pruned period keeps
+its figures; the list (``recent``, :func:`list_sessions`) shows the ``session_metrics``
+rows of those sessions, raw rows that a prune removes with their last execution.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, literal, select, tuple_
+from sqlalchemy import case, func, literal, select, tuple_
 from sqlalchemy.engine import Connection
 
+from studio_analytics.analytics.figure_sources import figure_split, session_parts, user_parts
 from studio_analytics.analytics.results import (
     PageCursor,
     SessionActivity,
@@ -15,9 +26,10 @@ from studio_analytics.analytics.results import (
     SessionRow,
     TimeRange,
 )
-from studio_analytics.analytics.sql import bucket_epoch, in_range, rate
+from studio_analytics.analytics.sql import bucket_epoch, rate
 from studio_analytics.analytics.timerange import BUCKET_SECONDS, bucket_starts
 from studio_analytics.db.capabilities import has_model_calls
+from studio_analytics.db.models import AgentExecutionMetrics as AEM
 from studio_analytics.db.models import ModelCallMetrics as MCM
 from studio_analytics.db.models import SessionMetrics as SM
 
@@ -28,30 +40,51 @@ SESSION_SORTS = {"session_id", "user_id", "start_time", "end_time", "duration_ms
 
 def session_activity(conn: Connection, tr: TimeRange, *, sort: str = "start_time", descending: bool = True,
                      limit: int = 200) -> SessionActivity:
+    """The range's sessions: those with an execution in it (see the module's docstring)."""
     if sort not in SESSION_SORTS:
         raise ValueError(f"cannot sort sessions by {sort!r}")
-    where = in_range(SM.start_time, tr)
-    total, active, avg_ms, avg_q, ok, queries = conn.execute(
-        select(func.count(), func.coalesce(func.sum(func.cast(SM.is_active, _int())), 0), func.avg(SM.duration_ms),
-               func.avg(SM.total_queries), func.coalesce(func.sum(SM.successful_queries), 0),
-               func.coalesce(func.sum(SM.total_queries), 0)).where(where)
-    ).one()
-    top_users = conn.execute(
-        select(SM.user_id, func.count()).where(where, SM.user_id.isnot(None)).group_by(SM.user_id)
-        .order_by(func.count().desc(), SM.user_id).limit(10)
-    ).all()
+    split = figure_split(conn, tr)
+    params = split.params()
+    parts = session_parts(split)
+    per_session = select(
+        parts.c.session_id, func.sum(parts.c.executions).label("n"), func.sum(parts.c.successes).label("ok"),
+        func.sum(parts.c.executions - parts.c.finished).label("unfinished"),
+        func.min(parts.c.first_start).label("first"), func.max(parts.c.last_end).label("last"),
+    ).group_by(parts.c.session_id).subquery()
+    span = _span_ms(conn, per_session.c.first, per_session.c.last)
     size = BUCKET_SECONDS[tr.bucket]
-    bucket = bucket_epoch(conn, SM.start_time, size).label("b")
+    bucket = bucket_epoch(conn, per_session.c.first, size).label("b")
     starts = bucket_starts(tr)
     index = {b: i for i, b in enumerate(starts)}
     started = np.zeros(len(starts), dtype=np.int64)
-    for b, n in conn.execute(select(bucket, func.count()).where(where).group_by(bucket)):
+    # One pass over the sessions, per bucket of their first execution; the totals add up here.
+    total = active = queries = ok = 0
+    span_sum, span_count = 0.0, 0
+    for b, n, unfinished, spans, spanned, executions, successes in conn.execute(
+        select(bucket, func.count(), func.sum(case((per_session.c.unfinished > 0, 1), else_=0)), func.sum(span),
+               func.count(span), func.sum(per_session.c.n), func.sum(per_session.c.ok)).group_by(bucket), params
+    ):
         if int(b) in index:
             started[index[int(b)]] = n
+        total += n
+        active += int(unfinished or 0)
+        queries += int(executions or 0)
+        ok += int(successes or 0)
+        span_sum += float(spans or 0.0)
+        span_count += int(spanned or 0)
+    avg_ms = span_sum / span_count if span_count else None
+    avg_q = queries / total if total else None
+    users = user_parts(split)
+    sessions_of_user = func.count(users.c.session_id.distinct())
+    top_users = conn.execute(
+        select(users.c.user_id, sessions_of_user).where(users.c.session_id != "", users.c.user_id != "")
+        .group_by(users.c.user_id).order_by(sessions_of_user.desc(), users.c.user_id).limit(10), params
+    ).all()
     # The order of list_sessions, so ``recent`` is its first page and the window pages on from it.
     key = _session_key(sort)
     order = (key.desc(), SM.id.desc()) if descending else (key.asc(), SM.id.asc())
-    recent = conn.execute(select(SM, *session_cost_columns(conn)).where(where).order_by(*order).limit(limit)).mappings()
+    recent = conn.execute(select(SM, *session_cost_columns(conn)).where(*_listed(tr)).order_by(*order)
+                          .limit(limit)).mappings()
     return SessionActivity(
         active_sessions=int(active), total_sessions=int(total),
         avg_duration_ms=None if avg_ms is None else float(avg_ms),
@@ -60,6 +93,22 @@ def session_activity(conn: Connection, tr: TimeRange, *, sort: str = "start_time
         bucket_starts=np.asarray(starts, dtype=np.float64), sessions_started=started,
         recent=tuple(session_row(r) for r in recent),
     )
+
+
+def _span_ms(conn: Connection, first: Any, last: Any) -> Any:
+    """Milliseconds from ``first`` to ``last`` (two timestamp columns) in SQL."""
+    if conn.dialect.name == "sqlite":
+        return (func.julianday(last) - func.julianday(first)) * 86_400_000.0
+    return func.extract("epoch", last - first) * 1000.0
+
+
+def _listed(tr: TimeRange) -> list[Any]:
+    """The session rows of the range's sessions (with an execution in it). The bounds on
+    the session's own span come first: it covers its executions (the writer keeps it so),
+    which keeps the EXISTS to the sessions near the range."""
+    execution = (select(AEM.id).where(AEM.session_id == SM.session_id, AEM.start_time >= tr.start,
+                                      AEM.start_time < tr.end).exists())
+    return [SM.start_time < tr.end, (SM.end_time >= tr.start) | SM.end_time.is_(None), execution]
 
 
 def session_row(r: object) -> SessionRow:
@@ -109,12 +158,12 @@ def _session_key(sort: str) -> Any:
 
 def list_sessions(conn: Connection, tr: TimeRange, *, sort: str = "start_time", descending: bool = True,
                   after: PageCursor | None = None, limit: int = 200) -> SessionPage:
-    """One keyset page of the sessions that started in ``tr`` (no OFFSET at any depth):
+    """One keyset page of the range's sessions (no OFFSET at any depth):
     rows after ``after`` in (sort key, id) order, and the cursor of the next page."""
     if sort not in SESSION_SORTS:
         raise ValueError(f"cannot sort sessions by {sort!r}")
     key = _session_key(sort)
-    where = [in_range(SM.start_time, tr)]
+    where = _listed(tr)
     if after is not None:
         position, cursor = tuple_(key, SM.id), tuple_(literal(after.sort_value, type_=key.type), literal(after.row_id))
         where.append(position < cursor if descending else position > cursor)
@@ -141,10 +190,7 @@ def session_cursor(row: SessionRow, sort: str) -> PageCursor:
 
 
 def count_sessions(conn: Connection, tr: TimeRange) -> int:
-    return int(conn.execute(select(func.count()).select_from(SM).where(in_range(SM.start_time, tr))).scalar() or 0)
-
-
-def _int() -> object:
-    from sqlalchemy import Integer
-
-    return Integer()
+    """The range's sessions: distinct sessions with an execution in it (rollups for whole hours)."""
+    split = figure_split(conn, tr)
+    parts = session_parts(split)
+    return int(conn.execute(select(func.count(parts.c.session_id.distinct())), split.params()).scalar() or 0)

@@ -32,6 +32,8 @@ from studio_analytics.db.models import (
     WorkflowMetrics,
 )
 from studio_analytics.db.rollup_models import (
+    FIGURE_ROLLUP_MODELS,
+    FIGURE_ROLLUP_TABLES,
     MODEL_ROLLUP_MODELS,
     ROLLUP_MODELS,
     ROLLUP_TABLES,
@@ -167,6 +169,8 @@ def read_storage(conn: Connection, *, now: datetime | None = None, retention: Re
         raw_models.append(ModelCallMetrics)
     if tables_present(conn, ROLLUP_TABLES):
         rollup_models = list(ROLLUP_MODELS) + (list(MODEL_ROLLUP_MODELS) if models else [])
+        if tables_present(conn, FIGURE_ROLLUP_TABLES):
+            rollup_models += list(FIGURE_ROLLUP_MODELS)
     raw_names = {m.__tablename__ for m in raw_models}
     rollup_names = {m.__tablename__ for m in rollup_models}
 

@@ -5,7 +5,9 @@ start in POSIX seconds) and one agent, tool (and external API) or workflow type;
 ``*_latency`` row holds one bucket of a log-scaled latency histogram for the same key
 (see :mod:`studio_analytics.db.rollups` for the bucket scale and its error bound).
 ``*_latency_daily`` hold the same histograms per UTC day (``day`` = its start), and
-``rollup_execution_latency`` all agents' histogram per hour.
+``rollup_execution_latency`` all agents' histogram per hour. Revision 0004 adds the
+figures that need more than a sum per name: sessions and users (distinct counts, per-user
+latency and cost) and error groups.
 
 The tracker's writer adds each batch's new rows in the batch's own transaction;
 ``studio-analytics db rebuild-rollups`` recomputes them from the raw rows.
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Float, SmallInteger, String
+from sqlalchemy import BigInteger, Float, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from studio_analytics.db.base import Base
@@ -257,6 +259,112 @@ class ModelTtftDailyRollup(_Histogram, Base):
     model: Mapped[str] = mapped_column(String(255), primary_key=True)
 
 
+# -- revision 0004: the figures that cannot be summed from the tables above -------------
+class SessionHourlyRollup(Base):
+    """Executions per hour and session (executions with a session only) (0004).
+
+    One row per (hour, session), so the distinct sessions of a range (the sessions KPI,
+    the Sessions tab) are an exact ``COUNT(DISTINCT)`` over its hours, and a session's
+    span in the range an exact MIN/MAX. Rows: one per session and hour it was busy in."""
+
+    __tablename__ = "rollup_session_hourly"
+    __table_args__ = _CLUSTERED
+
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    executions: Mapped[int] = _count()
+    successes: Mapped[int] = _count()
+    finished: Mapped[int] = _count()
+    first_start: Mapped[datetime]
+    last_start: Mapped[datetime]
+    #: the latest end of these executions (their start when none has ended later)
+    last_end: Mapped[datetime]
+
+
+class UserHourlyRollup(Base):
+    """Executions per hour, user and session (0004): the Users tab, exact distinct sessions
+    per user. ``user_id`` '' holds the executions without a user (session '' for them:
+    one row per hour); ``session_id`` '' the user's executions without a session. Rows:
+    one per (user, session) and hour — at most one per execution."""
+
+    __tablename__ = "rollup_user_hourly"
+    __table_args__ = _CLUSTERED
+
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    executions: Mapped[int] = _count()
+    failures: Mapped[int] = _count()  # failed or timed out
+    finished: Mapped[int] = _count()
+    tokens: Mapped[int] = _count()
+    last_start: Mapped[datetime]
+
+
+class UserLatencyRollup(_Histogram, Base):
+    """Execution latency per hour and user (executions with a user only) (0004)."""
+
+    __tablename__ = "rollup_user_latency"
+    __table_args__ = _CLUSTERED
+
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class UserLatencyDailyRollup(_Histogram, Base):
+    __tablename__ = "rollup_user_latency_daily"
+    __table_args__ = _CLUSTERED
+
+    day: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class ModelUserHourlyRollup(Base):
+    """Model calls per hour and user (calls with a user only): the Users tab's cost (0004)."""
+
+    __tablename__ = "rollup_model_user_hourly"
+    __table_args__ = _CLUSTERED
+
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    calls: Mapped[int] = _count()
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    unpriced_calls: Mapped[int] = _count()
+
+
+class ErrorHourlyRollup(Base):
+    """Failed and timed-out executions per hour, error signature and agent (0004).
+
+    The signature (:func:`studio_analytics.db.error_signature.error_signature`) folds
+    ids, numbers and quoted values, and is cut at 255 characters, so the keys stay few
+    however many distinct texts there are. ``example``: the smallest message text of the
+    cell (MIN adds up across hours exactly, so any range shows the same example)."""
+
+    __tablename__ = "rollup_error_hourly"
+    __table_args__ = _CLUSTERED
+
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    signature: Mapped[str] = mapped_column(String(255), primary_key=True)
+    agent_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    errors: Mapped[int] = _count()
+    timeouts: Mapped[int] = _count()
+    first_start: Mapped[datetime]
+    last_start: Mapped[datetime]
+    example: Mapped[str] = mapped_column(Text)
+
+
+class ErrorToolHourlyRollup(Base):
+    """Failed tool calls inside failed executions, per hour of the execution's start,
+    its error signature and the tool (0004): the Errors tab's most affected tool."""
+
+    __tablename__ = "rollup_error_tool_hourly"
+    __table_args__ = _CLUSTERED
+
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    signature: Mapped[str] = mapped_column(String(255), primary_key=True)
+    tool_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    calls: Mapped[int] = _count()
+
+
 ROLLUP_MODELS = (
     AgentHourlyRollup, AgentLatencyRollup, AgentLatencyDailyRollup, ExecutionLatencyRollup, ToolHourlyRollup,
     ToolAgentHourlyRollup,
@@ -268,8 +376,15 @@ ROLLUP_TABLES: tuple[str, ...] = tuple(m.__tablename__ for m in ROLLUP_MODELS)
 MODEL_ROLLUP_MODELS = (ModelHourlyRollup, ModelAgentHourlyRollup, ModelLatencyRollup, ModelLatencyDailyRollup,
                        ModelTtftRollup, ModelTtftDailyRollup)
 MODEL_ROLLUP_TABLES: tuple[str, ...] = tuple(m.__tablename__ for m in MODEL_ROLLUP_MODELS)
+#: Rollups of revision 0004 (sessions, users, error groups): a database at 0003 reads those
+#: figures from raw rows.
+FIGURE_ROLLUP_MODELS = (SessionHourlyRollup, UserHourlyRollup, UserLatencyRollup, UserLatencyDailyRollup, ModelUserHourlyRollup,
+                        ErrorHourlyRollup, ErrorToolHourlyRollup)
+FIGURE_ROLLUP_TABLES: tuple[str, ...] = tuple(m.__tablename__ for m in FIGURE_ROLLUP_MODELS)
 
 __all__ = [
+    "FIGURE_ROLLUP_MODELS", "FIGURE_ROLLUP_TABLES", "ErrorHourlyRollup", "ErrorToolHourlyRollup",
+    "ModelUserHourlyRollup", "SessionHourlyRollup", "UserHourlyRollup", "UserLatencyDailyRollup", "UserLatencyRollup",
     "MODEL_ROLLUP_MODELS", "MODEL_ROLLUP_TABLES", "ModelAgentHourlyRollup", "ModelHourlyRollup",
     "ModelLatencyDailyRollup", "ModelLatencyRollup", "ModelTtftDailyRollup", "ModelTtftRollup",
     "ROLLUP_MODELS", "ROLLUP_TABLES", "AgentHourlyRollup", "AgentLatencyDailyRollup", "AgentLatencyRollup",

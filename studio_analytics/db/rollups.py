@@ -26,6 +26,12 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from studio_analytics.db.bulk import execute_values
 from studio_analytics.db.capabilities import has_model_calls, tables_present
+from studio_analytics.db.figure_rollups import (
+    apply_figure_rollups,
+    figure_rollups_available,
+    rebuild_figure_rollups,
+    rebuild_model_user_rollup,
+)
 from studio_analytics.db.models import (
     FAILURE_VALUES,
     SUCCESS_VALUES,
@@ -53,6 +59,7 @@ from studio_analytics.db.rollup_models import (
     ToolHourlyRollup,
     ToolLatencyDailyRollup,
     ToolLatencyRollup,
+    UserHourlyRollup,
     WorkflowHourlyRollup,
     WorkflowLatencyDailyRollup,
     WorkflowLatencyRollup,
@@ -202,6 +209,8 @@ def apply_rollups(conn: Connection, *, executions: Sequence[Row] = (), tools: Se
         _roll_workflows(conn, workflows)
     if models:
         _roll_models(conn, models)
+    if (executions or tools or models) and figure_rollups_available(conn):
+        apply_figure_rollups(conn, executions=executions, tools=tools, models=models)
 
 
 _EXECUTION_FIELDS = itemgetter(*(position("execution", c) for c in (
@@ -475,11 +484,14 @@ def rebuild_rollups(conn: Connection) -> dict[str, int]:
     dialect = conn.dialect.name
     since_day = oldest_raw_day(conn)
     if since_day is not None:
+        kept = _tool_agents_of_missing_executions(conn, since_day)
         for model in ROLLUP_MODELS:
             period = model.day if "day" in model.__table__.c else model.hour
             conn.execute(delete(model).where(period >= since_day))
         for statement in _rebuild_statements(dialect, _from_epoch(since_day)):
             conn.execute(statement)
+        _restore_tool_agents(conn, kept)
+        rebuild_figure_rollups(conn, since_day=since_day)
     counts = {
         model.__tablename__: int(conn.execute(select(func.count()).select_from(model)).scalar() or 0)
         for model in ROLLUP_MODELS
@@ -491,6 +503,59 @@ def rebuild_rollups(conn: Connection) -> dict[str, int]:
         else:
             counts.update(rebuild_model_rollups(conn, since_hour=since_day))
     return counts
+
+
+def _tool_agents_of_missing_executions(conn: Connection, since_day: int) -> dict[tuple[int, str], Counter[str]]:
+    """Before a rebuild: the calling agents the rollups hold for tool calls whose execution
+    row is not in the database — pruned (it started before the cutoff, its tools ran past
+    it) or not written yet. A rebuild cannot find their agent in the raw rows (a tool row
+    does not store it; the writer had it from the span), so it keeps what the writer
+    counted: per (hour, tool), the rolled-up calls per agent minus those the raw rows
+    account for. Used only where that remainder is exactly the number of such calls."""
+    tum = ToolUsageMetrics.__table__
+    calling = AgentExecutionMetrics.__table__.alias("calling")
+    hour = epoch_bucket_sql(conn.dialect.name, tum.c.start_time, HOUR_S)
+    since = tum.c.start_time >= _from_epoch(since_day)
+    missing = {(int(h), tool): int(n) for h, tool, n in conn.execute(
+        select(hour, tum.c.tool_name, func.count())
+        .select_from(tum.outerjoin(calling, calling.c.execution_id == tum.c.execution_id))
+        .where(since, tum.c.execution_id.isnot(None), calling.c.id.is_(None)).group_by(hour, tum.c.tool_name))}
+    if not missing:
+        return {}
+    hours = sorted({h for h, _ in missing})
+    known: Counter[tuple[int, str, str]] = Counter()
+    agent = func.coalesce(calling.c.agent_name, literal(""))
+    for h, tool, name, n in conn.execute(
+            select(hour, tum.c.tool_name, agent, func.count())
+            .select_from(tum.outerjoin(calling, calling.c.execution_id == tum.c.execution_id))
+            .where(since, hour.in_(hours), (tum.c.execution_id.is_(None)) | calling.c.id.isnot(None))
+            .group_by(hour, tum.c.tool_name, agent)):
+        known[(int(h), tool, name)] += int(n)
+    t = ToolAgentHourlyRollup
+    rest: dict[tuple[int, str], Counter[str]] = {}
+    for h, tool, name, n in conn.execute(select(t.hour, t.tool_name, t.agent_name, t.calls).where(t.hour.in_(hours))):
+        if (int(h), tool) in missing:
+            left = int(n) - known[(int(h), tool, name)]
+            if left > 0:
+                rest.setdefault((int(h), tool), Counter())[name] = left
+    return {key: agents for key, agents in rest.items() if sum(agents.values()) == missing[key]}
+
+
+def _restore_tool_agents(conn: Connection, kept: dict[tuple[int, str], Counter[str]]) -> None:
+    """After a rebuild (which counts tool calls without an execution row under agent ''):
+    give them back the agents the writer had counted them under."""
+    moves = [(hour, tool, name, n) for (hour, tool), agents in kept.items() for name, n in agents.items()
+             if name != ""]
+    if not moves:
+        return
+    delta: Counter[tuple[int, str, str]] = Counter()
+    for hour, tool, name, n in moves:
+        delta[(hour, tool, "")] -= n
+        delta[(hour, tool, name)] += n
+    keys = ("hour", "tool_name", "agent_name")
+    _write(conn, "rollup_tool_agent_hourly", keys, ("calls",), False,
+           [(*k, n) for k, n in sorted(delta.items()) if n])
+    _delete_empty(conn, "rollup_tool_agent_hourly", keys, [k for k, n in delta.items() if n < 0])
 
 
 def oldest_raw_day(conn: Connection) -> int | None:
@@ -522,6 +587,7 @@ def rebuild_model_rollups(conn: Connection, *, since_hour: int | None = None) ->
             conn.execute(delete(model).where(model.hour >= since_hour))
     for statement in _model_rebuild_statements(dialect, since_hour, since_day):
         conn.execute(statement)
+    rebuild_model_user_rollup(conn, since_hour=since_hour)
     return {
         model.__tablename__: int(conn.execute(select(func.count()).select_from(model)).scalar() or 0)
         for model in MODEL_ROLLUP_MODELS
@@ -678,15 +744,21 @@ def rollup_drift(conn: Connection) -> dict[str, int]:
     )
     if has_model_calls(conn):
         pairs += ((ModelCallMetrics, ModelHourlyRollup.calls),)
+    if figure_rollups_available(conn):
+        pairs += ((AgentExecutionMetrics, UserHourlyRollup.executions),)
     since_day = oldest_raw_day(conn)
+    def name(model: Any, rolled: Any) -> str:
+        # the users rollup counts every execution too: reported under its own name
+        return rolled.table.name if rolled.table.name == "rollup_user_hourly" else model.__tablename__
+
     if since_day is None:  # no raw rows (all pruned): nothing can be behind
-        return {model.__tablename__: 0 for model, _ in pairs}
+        return {name(model, rolled): 0 for model, rolled in pairs}
     out = {}
     for model, rolled in pairs:
         raw = conn.execute(select(func.count()).select_from(model)).scalar() or 0
         summed = conn.execute(select(func.coalesce(func.sum(rolled), 0))
                               .where(rolled.table.c.hour >= since_day)).scalar() or 0
-        out[model.__tablename__] = int(raw) - int(summed)
+        out[name(model, rolled)] = int(raw) - int(summed)
     return out
 
 

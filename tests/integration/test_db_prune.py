@@ -1,6 +1,7 @@
 """`db prune` and `db vacuum` on real SQLite files and PostgreSQL: exactly the old raw rows
-go, in short batches, the rollups stay (every rolled-up figure of the pruned period is
-unchanged, also after `db rebuild-rollups`), a tracker writing meanwhile loses nothing."""
+go, in short batches, the rollups stay (every figure of the pruned period is unchanged —
+sessions, errors and users too — also after `db rebuild-rollups`), a tracker writing
+meanwhile loses nothing."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from studio_analytics.db.base import Base
 from studio_analytics.db.engine import create_db_engine
 from studio_analytics.db.models import METRICS_TABLES
 from studio_analytics.db.retention import RAW_TABLES, day_cutoff, plan_prune, prune
-from studio_analytics.db.rollup_models import ROLLUP_TABLES
+from studio_analytics.db.rollup_models import FIGURE_ROLLUP_TABLES, ROLLUP_TABLES
 from studio_analytics.demo.generator import backfill
 from tests.tracker.conftest import configure_fast
 
@@ -31,7 +32,7 @@ END = datetime(2026, 11, 20, 6, tzinfo=UTC)
 CUTOFF = datetime(2026, 11, 18, tzinfo=UTC)
 #: whole hours inside the pruned period (and its previous period, for the KPIs' change)
 PRUNED_RANGE = (datetime(2026, 11, 16, 8, tzinfo=UTC), CUTOFF)
-TABS = frozenset({"overview", "agents", "tools", "workflows", "models"})
+TABS = frozenset({"overview", "agents", "tools", "workflows", "models", "errors", "sessions", "users"})
 
 
 def _demo(url: str, executions: int = 1200) -> None:
@@ -69,7 +70,7 @@ def _rollups(url: str, *, before_cutoff: bool = False) -> dict[str, list[tuple[A
     out = {}
     try:
         with engine.connect() as conn:
-            for table in ROLLUP_TABLES + ("rollup_model_hourly", "rollup_model_latency"):
+            for table in ROLLUP_TABLES + FIGURE_ROLLUP_TABLES + ("rollup_model_hourly", "rollup_model_latency"):
                 period = "day" if table.endswith("_daily") else "hour"
                 where = f" WHERE {period} < {int(CUTOFF.timestamp())}" if before_cutoff else ""
                 out[table] = sorted(tuple(r) for r in conn.execute(text(f"SELECT * FROM {table}{where}")))
@@ -79,8 +80,9 @@ def _rollups(url: str, *, before_cutoff: bool = False) -> dict[str, list[tuple[A
 
 
 def _figures(url: str) -> Any:
-    """Every rolled-up figure of a range of whole hours in the pruned period. Active
-    sessions are left out: they are counted from session_metrics, which has no rollup."""
+    """Every figure of a range of whole hours in the pruned period, each tab's: the
+    sessions KPI and the Errors, Sessions and Users tabs from the 0004 rollups. Left out:
+    the Sessions tab's list, which holds raw session rows."""
     tr = analytics.time_range(start_date=PRUNED_RANGE[0], end_date=PRUNED_RANGE[1])
     engine = create_db_engine(url, read_only=True)
     try:
@@ -88,9 +90,11 @@ def _figures(url: str) -> Any:
             snap = dashboard_snapshot(conn, tr, generation=1, tabs=TABS)
     finally:
         engine.dispose()
-    assert snap.kpis.total_executions > 100 and snap.models is not None
-    return dataclasses.replace(snap, kpis=dataclasses.replace(snap.kpis, active_sessions=None),
-                               taken_at=None, query_ms=0.0)
+    assert snap.kpis.total_executions > 100 and snap.models is not None and snap.sessions is not None
+    assert snap.kpis.active_sessions.value and snap.errors is not None and snap.errors.groups
+    assert snap.users is not None and snap.users.rows and snap.sessions.total_sessions
+    return dataclasses.replace(snap, sessions=dataclasses.replace(snap.sessions, recent=()), taken_at=None,
+                               query_ms=0.0)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -117,7 +121,7 @@ def test_prune_deletes_exactly_the_old_rows_and_keeps_every_figure(db_url: str,
     new = _counts(db_url, "start_time >= :cutoff")
     assert all(old[t] > 0 and new[t] > 0 for t in RAW_TABLES)
     rollups, old_rollups, figures = _rollups(db_url), _rollups(db_url, before_cutoff=True), _figures(db_url)
-    assert all(old_rollups[t] for t in ROLLUP_TABLES)
+    assert all(old_rollups[t] for t in ROLLUP_TABLES + FIGURE_ROLLUP_TABLES)
 
     # the dry run says what would go, and writes nothing
     assert run_cli(["db", "prune", "--db", db_url, "--before", "2026-11-18", "--dry-run"]) == 0

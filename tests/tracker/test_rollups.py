@@ -15,6 +15,7 @@ from studio_analytics.db.engine import create_db_engine
 from studio_analytics.db.migrate import alembic_config
 from studio_analytics.db.models import AgentExecutionMetrics, ToolUsageMetrics
 from studio_analytics.db.rollup_models import (
+    FIGURE_ROLLUP_MODELS,
     MODEL_ROLLUP_MODELS,
     ROLLUP_MODELS,
     AgentHourlyRollup,
@@ -34,7 +35,7 @@ from studio_analytics.tracker.sink import DatabaseSink
 
 def _snapshot(conn) -> dict[str, list[tuple]]:  # type: ignore[no-untyped-def]
     out = {}
-    for model in ROLLUP_MODELS + MODEL_ROLLUP_MODELS:
+    for model in ROLLUP_MODELS + MODEL_ROLLUP_MODELS + FIGURE_ROLLUP_MODELS:
         table = model.__table__
         rows = conn.execute(select(table).order_by(*table.primary_key.columns)).all()
         out[table.name] = [tuple(r) for r in rows]
@@ -63,10 +64,11 @@ def test_writer_rollups_equal_a_rebuild(empty_url: str) -> None:
     engine = create_db_engine(empty_url)
     with engine.begin() as conn:
         kept = _snapshot(conn)
-        empty = [m.__tablename__ for m in ROLLUP_MODELS + MODEL_ROLLUP_MODELS if not kept[m.__tablename__]]
+        empty = [m.__tablename__ for m in ROLLUP_MODELS + MODEL_ROLLUP_MODELS + FIGURE_ROLLUP_MODELS
+                 if not kept[m.__tablename__]]
         assert not empty, f"every rollup table has rows, the model calls' too: {empty} have none"
         assert rollup_drift(conn) == {"agent_execution_metrics": 0, "tool_usage_metrics": 0, "workflow_metrics": 0,
-                                      "model_call_metrics": 0}
+                                      "model_call_metrics": 0, "rollup_user_hourly": 0}
         rebuild_rollups(conn)
         rebuilt = _snapshot(conn)
     engine.dispose()
@@ -169,7 +171,7 @@ def test_tracker_brings_an_older_database_of_ours_up_to_date(sqlite_file_url: st
     assert tracker.flush(10)
     tracker.shutdown(5)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM studio_analytics_alembic_version")).scalar() == "0003"
+        assert conn.execute(text("SELECT version_num FROM studio_analytics_alembic_version")).scalar() == "0004"
         names = dict(conn.execute(select(AgentHourlyRollup.agent_name, AgentHourlyRollup.executions)).all())
         assert names == {"Old": 1, "New": 1}
     engine.dispose()

@@ -23,7 +23,7 @@ class OverviewView(QWidget):
         # More spending is not worse in itself (it follows use): its change is shown uncoloured.
         self.cost = KpiCard("Cost of model calls", usd, higher_is_better=None)
         # What each figure means, where a reader would ask.
-        self.active_sessions.setToolTip("Sessions open at some moment of the range (first start to last end),\n"
+        self.active_sessions.setToolTip("Distinct sessions with an execution in the range,\n"
                                         "compared with the previous period of equal length.\n"
                                         f"Changes are shown when that period had at least {MIN_RUNS_TO_COMPARE} runs.")
         self.queries_per_hour.setToolTip("Agent executions started in the range, per hour.")

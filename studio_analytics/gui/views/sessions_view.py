@@ -4,6 +4,10 @@ The window's refresh brings the first page (``SessionActivity.recent``, in the l
 own keyset order) with the chart; later pages load in the pool as the user scrolls, each
 tagged with a generation so a page of an older range or sort is dropped. The line above
 the table says how much of the range is loaded ("showing 200 of 1,020 sessions").
+
+The chart and the count come from the rollups for whole hours, so a pruned period keeps
+them; the table lists raw session rows, which a prune removes with their executions: a
+line above it then says so, as the Executions list does ("Raw rows pruned before …").
 """
 
 from __future__ import annotations
@@ -21,10 +25,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio_analytics.analytics.pruning import PrunedRange, archive_note, pruned_in, raw_rows_start
 from studio_analytics.analytics.results import PageCursor, SessionActivity, SessionPage, TimeRange
 from studio_analytics.analytics.sessions import list_sessions, session_cursor
 from studio_analytics.gui.models.more_table_models import SessionTableModel
 from studio_analytics.gui.workers.query_runner import start_query
+from studio_analytics.retention_settings import load_retention
 
 #: Must equal session_activity's default limit: the snapshot's rows are the first page.
 PAGE_SIZE = 200
@@ -34,6 +40,12 @@ def loaded_text(loaded: int, total: int) -> str:
     if loaded >= total:
         return f"{total:,} session{'s' if total != 1 else ''}"
     return f"Showing {loaded:,} of {total:,} sessions — scroll for more; Export CSV writes all of them"
+
+
+def read_pruned(conn: Any) -> tuple[PrunedRange | None, str | None]:
+    """Where raw rows start, and where the pruned days are (in the worker: reads a file)."""
+    pruned = raw_rows_start(conn)
+    return pruned, None if pruned is None else archive_note(pruned, load_retention())
 
 
 class SessionsView(QWidget):
@@ -65,9 +77,16 @@ class SessionsView(QWidget):
         self.table.horizontalHeader().setSortIndicator(2, Qt.SortOrder.DescendingOrder)
         self.loaded_label = QLabel()
         self.loaded_label.setObjectName("sessionsLoaded")
+        self.pruned: tuple[PrunedRange | None, str | None] = (None, None)
+        self.pruned_label = QLabel()
+        self.pruned_label.setObjectName("sessionsPruned")
+        self.pruned_label.setWordWrap(True)
+        self.pruned_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.pruned_label.hide()
         lower = QWidget()
         box = QVBoxLayout(lower)
         box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.pruned_label)
         box.addWidget(self.loaded_label)
         box.addWidget(self.table, stretch=1)
         splitter = QSplitter(Qt.Orientation.Vertical)
@@ -79,13 +98,14 @@ class SessionsView(QWidget):
     def set_database(self, url: str) -> None:
         self.url = url
         self._generation += 1
+        self.pruned = (None, None)
         self.model.reset_pages()
 
     def show_activity(self, activity: SessionActivity, tr: TimeRange) -> None:
         """A refresh's sessions: the chart, the total, and the first page — unless the
         user has paged further, whose rows stay (the range only moved to now)."""
         self.chart.set_counts(activity.bucket_starts, activity.sessions_started,  # type: ignore[attr-defined]
-                              "No sessions started in this range")
+                              "No sessions in this range")
         self.total = activity.total_sessions
         self.latest_range = tr
         old = self.time_range
@@ -105,7 +125,32 @@ class SessionsView(QWidget):
             if first and activity.recent:
                 self.table.resizeColumnsToContents()
             self._reselect(selected)
+            self._read_pruned()
         self._show_loaded()
+        self._show_pruned()
+
+    def _read_pruned(self) -> None:
+        """Where raw rows start, read in the pool for this generation's list."""
+        if not self.url:
+            return
+        self._runners = [r for r in self._runners if r.generation == self._generation]
+        self._runners.append(start_query(self.pool, self.url, self._generation, read_pruned, self._pruned_read,
+                                         lambda _generation, _error: None))  # the line is a hint: no error for it
+
+    def _pruned_read(self, generation: int, pruned: tuple[PrunedRange | None, str | None]) -> None:
+        if generation == self._generation:
+            self.pruned = pruned
+            self._show_pruned()
+
+    def _show_pruned(self) -> None:
+        pruned, archive = self.pruned
+        shown = pruned_in(pruned, self.time_range) if self.time_range is not None else None
+        if shown is None:
+            self.pruned_label.hide()
+            return
+        self.pruned_label.setText(f"{shown.message(archive)}. The chart and the count still include those "
+                                  "sessions; the list shows the session rows left.")
+        self.pruned_label.show()
 
     def _selected_id(self) -> str | None:
         rows = self.table.selectionModel().selectedRows()
