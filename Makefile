@@ -4,10 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
-# Qt's runtime needs these on a minimal Debian/Ubuntu (offscreen and xcb platforms).
+# Qt's runtime needs these on a minimal Debian/Ubuntu (offscreen and xcb platforms); chromium and
+# chromium-driver run the web dashboard's browser tests.
 DEBIAN_PACKAGES := libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 \
 	libglib2.0-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 \
-	fonts-dejavu-core desktop-file-utils appstream
+	fonts-dejavu-core desktop-file-utils appstream chromium chromium-driver
 
 .PHONY: run test lint bench dist app system-deps clean
 

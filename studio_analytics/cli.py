@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "studio_analytics.commands.show",
     "studio_analytics.commands.demo",
     "studio_analytics.commands.collect",
+    "studio_analytics.commands.serve",
     "studio_analytics.commands.prices",
     "studio_analytics.commands.alerts",
 )

@@ -36,8 +36,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from studio_analytics.alerts.check_json import SCHEMA, check_json  # noqa: F401 - SCHEMA: scripts import it here
 from studio_analytics.alerts.durations import format_duration, parse_duration
-from studio_analytics.alerts.results import Evaluation, Observation, Verdict
+from studio_analytics.alerts.results import Evaluation, Verdict
 from studio_analytics.alerts.rules import (
     DEFAULT_RULES_TEXT,
     Metric,
@@ -58,7 +59,6 @@ from studio_analytics.alerts.transitions import (
     AlertBook,
     Transition,
     TransitionKind,
-    baseline_to_json,
 )
 from studio_analytics.alerts.webhook import (
     ENV_WEBHOOK,
@@ -86,7 +86,6 @@ from studio_analytics.db.errors import DatabaseError
 from studio_analytics.db.schema_state import require_metrics_tables
 from studio_analytics.export.files import private_atomic_text
 
-SCHEMA = "studio-analytics/alerts/v1"
 WATCH_STATE_FILENAME = "alerts-watch-state.json"
 EXIT_FIRING = 1
 EXIT_CANNOT_TELL = 2
@@ -221,24 +220,6 @@ def _print_problems(problems: tuple[RuleProblem, ...] | list[RuleProblem], sourc
         print(f"problem: {problem}", file=sys.stderr)
 
 
-def _problem_json(problem: RuleProblem, source: str) -> dict[str, Any]:
-    return {"message": problem.message, "line": problem.line, "rule_id": problem.rule_id,
-            "source": problem.source or source, "text": str(replace(problem, source=problem.source or source))}
-
-
-def observation_json(obs: Observation, rule: Rule | None) -> dict[str, Any]:
-    def finite(v: float | None) -> float | None:
-        return None if v is None or v != v or v in (float("inf"), float("-inf")) else v
-
-    return {
-        "rule_id": obs.rule_id, "rule_title": rule.title if rule else obs.rule_id,
-        "severity": rule.severity.value if rule else None, "member": obs.member, "verdict": obs.verdict.value,
-        "value": finite(obs.value), "sample": obs.sample, "baseline": baseline_to_json(obs.baseline),
-        "threshold": rule.threshold if rule else None, "start": obs.start.isoformat(), "end": obs.end.isoformat(),
-        "reason": obs.reason,
-    }
-
-
 def _with_rule_problems(evaluation: Evaluation, ruleset: RuleSet) -> Evaluation:
     """The evaluation as the book should see it: every rule of the file (a disabled one
     resolves its alerts as disabled, not as gone) and the file's problems (a rule with a
@@ -289,13 +270,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     by_id = {r.id: r for r in ruleset.rules}
     firing = evaluation.firing
     if args.format == "json":
-        payload = {
-            "schema": SCHEMA, "at": evaluation.at.isoformat(), "rules": source,
-            "firing": [observation_json(o, by_id.get(o.rule_id)) for o in firing],
-            "observations": [observation_json(o, by_id.get(o.rule_id)) for o in evaluation.observations],
-            "problems": [_problem_json(p, source) for p in problems],
-        }
-        json.dump(payload, sys.stdout, indent=2, ensure_ascii=False)
+        json.dump(check_json(evaluation, ruleset, problems), sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
     else:
         _print_check(evaluation, ruleset, by_id)

@@ -8,10 +8,10 @@ import sys
 import uuid
 from typing import Any
 
-from studio_analytics.analytics import execution_detail, session_detail
+from studio_analytics.analytics.report_payload import detail_payload
 from studio_analytics.commands.failures import UsageError, database_errors
 from studio_analytics.commands.options import db_url_from_args
-from studio_analytics.commands.report import SCHEMA, to_jsonable, usd
+from studio_analytics.commands.report import usd
 from studio_analytics.db.engine import create_db_engine
 from studio_analytics.db.schema_state import require_metrics_tables
 
@@ -42,15 +42,16 @@ def cmd_show(args: argparse.Namespace) -> int:
         try:
             with engine.connect() as conn:
                 require_metrics_tables(conn)
-                item = execution_detail(conn, key) if args.kind == "execution" else session_detail(conn, key)
+                # the body of GET /api/analytics/executions/ID and /sessions/ID too
+                payload = detail_payload(conn, args.kind, key)
         finally:
             engine.dispose()
-    if item is None:
+    if payload is None:
         print(f"error: no {args.kind} {args.id} in this database", file=sys.stderr)
         return 1
-    data = to_jsonable(item)
+    data = payload["data"]
     if args.format == "json":
-        json.dump({"schema": SCHEMA, "report": args.kind, "data": data}, sys.stdout, indent=2, ensure_ascii=False)
+        json.dump(payload, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
         return 0
     if args.kind == "execution":

@@ -1,5 +1,5 @@
-"""Layers import one way: db <- analytics <- gui, db <- tracker <- ingest; Qt only inside
-gui/; the tracker, the ingestion, the price table and the database layer never load numpy
+"""Layers import one way: db <- analytics <- gui, db <- tracker <- ingest, analytics <-
+server (the REST API); Qt only inside gui/; the tracker, the ingestion, the price table and the database layer never load numpy
 (an agent host installs them without it).
 
 Checked two ways: statically over every module's imports (including function-local ones),
@@ -23,18 +23,22 @@ LIGHT_LAYERS = ("db", "tracker", "ingest", "pricing")
 
 #: package -> internal packages it must never import
 FORBIDDEN: dict[str, tuple[str, ...]] = {
-    "db": ("analytics", "tracker", "gui", "export", "commands", "demo", "cli", "ingest", "pricing", "alerts", "archive"),
+    "db": ("analytics", "tracker", "gui", "export", "commands", "demo", "cli", "ingest", "pricing", "alerts", "archive",
+           "server"),
     # beside analytics: reads and writes raw rows through the db layer only
-    "archive": ("analytics", "tracker", "gui", "export", "commands", "demo", "cli", "ingest", "alerts"),
-    "pricing": ("db", "analytics", "tracker", "gui", "export", "commands", "demo", "cli", "ingest"),
-    "tracker": ("analytics", "gui", "export", "commands", "demo", "cli", "ingest", "alerts"),
-    "ingest": ("analytics", "gui", "export", "commands", "demo", "cli", "alerts"),
-    "analytics": ("tracker", "gui", "export", "commands", "demo", "cli", "ingest", "alerts"),
+    "archive": ("analytics", "tracker", "gui", "export", "commands", "demo", "cli", "ingest", "alerts", "server"),
+    "pricing": ("db", "analytics", "tracker", "gui", "export", "commands", "demo", "cli", "ingest", "server"),
+    "tracker": ("analytics", "gui", "export", "commands", "demo", "cli", "ingest", "alerts", "server"),
+    "ingest": ("analytics", "gui", "export", "commands", "demo", "cli", "alerts", "server"),
+    "analytics": ("tracker", "gui", "export", "commands", "demo", "cli", "ingest", "alerts", "server"),
     # above analytics, below the window and the CLI; its state is a file, not the database
-    "alerts": ("tracker", "gui", "commands", "demo", "cli", "ingest"),
-    "export": ("gui", "tracker", "commands", "demo", "cli"),
-    "demo": ("gui", "commands", "cli", "alerts"),
+    "alerts": ("tracker", "gui", "commands", "demo", "cli", "ingest", "server"),
+    "export": ("gui", "tracker", "commands", "demo", "cli", "server"),
+    "demo": ("gui", "commands", "cli", "alerts", "server"),
     "commands": ("gui",),
+    # the REST API: beside the commands, calling analytics as they do; it may mount the
+    # OTLP receiver (ingest), never the tracker directly
+    "server": ("gui", "tracker", "demo", "commands", "cli"),
 }
 
 
@@ -82,7 +86,7 @@ def test_non_gui_packages_do_not_load_qt_at_runtime() -> None:
     code = (
         "import sys\n"
         "import studio_analytics.db, studio_analytics.analytics, studio_analytics.alerts.evaluate, studio_analytics.tracker\n"
-        "import studio_analytics.cli\n"
+        "import studio_analytics.cli, studio_analytics.server.app, studio_analytics.server.runner\n"
         f"bad = [m for m in sys.modules if m.split('.')[0] in {QT_MODULES!r}]\n"
         "print(','.join(bad))\n"
         "sys.exit(1 if bad else 0)\n"
