@@ -221,6 +221,9 @@ def _size(url: str) -> int:
 def _copy(source: Path, folder: Path, name: str) -> str:
     target = folder / name
     started = time.perf_counter()
+    con = sqlite3.connect(source)  # the file alone must hold every committed page
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
     shutil.copyfile(source, target)
     print(f"copied {source} to {target} in {time.perf_counter() - started:.0f} s")
     return f"sqlite:///{target}"
