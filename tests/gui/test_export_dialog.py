@@ -77,6 +77,8 @@ def test_window_export_uses_the_dialogs_choice(qtbot, evil_url: str, tmp_path: P
     with qtbot.waitSignal(win.refresh_finished, timeout=20_000):
         pass
     win.show_tab("agents")
+    # the tab's rows arrive from the worker; under load that is after the first refresh
+    qtbot.waitUntil(lambda: win.agents.model.rowCount() > 0, timeout=20_000)
     out = tmp_path / "agents.csv"
     with qtbot.waitSignal(win.exporter.export_finished, timeout=10_000):
         win.export_current_view(str(out))  # no dialog: the safe default
