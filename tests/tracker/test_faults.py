@@ -23,7 +23,7 @@ from tests.tracker.conftest import (
     count,
     rows,
 )
-from tests.tracker.faults import eventually
+from tests.tracker.faults import eventually, wait_until
 from tests.tracker.tcp_proxy import TcpProxy
 
 
@@ -77,7 +77,9 @@ def test_database_missing_then_created(pg_server_url: str, spool_file: Path) -> 
     configure_fast(url, spool_file)
     _run_agents(20, "early")
     tracker.flush(2)
-    assert tracker.stats().spool_pending == 40
+    # the connect to a database that does not exist fails, then the rows go to the spool;
+    # on a loaded machine that can take longer than the flush above waited
+    wait_until(lambda: tracker.stats().spool_pending == 40, 20, message="the 40 rows to be spooled")
     admin = create_engine(make_url(pg_server_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}"'))
