@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import Any, Self, TextIO
 
 from studio_analytics.ingest.receiver_settings import (
     DEFAULT_MAX_BODY_BYTES,
@@ -104,9 +104,61 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-class Collector:
-    """The receiver on one socket: ``serve()`` in this thread until stopped (signals are
-    handled when that is the main thread), or ``start()`` in a background thread."""
+class SocketServer:
+    """A Uvicorn server on a socket of its own (the receiver here, the API of ``serve``):
+    ``serve()`` in this thread until stopped (signals are handled when that is the main
+    thread), or ``start()`` in a background thread."""
+
+    _socket: socket.socket
+    _server: Any
+    _thread: threading.Thread | None = None
+    #: the thread's name, and what a failed start says did not start
+    thread_name = "studio-analytics-http"
+
+    def serve(self) -> None:
+        """Serve until :meth:`stop`, SIGTERM or SIGINT; returns once the requests in
+        progress are answered (the ingestor is left to the caller)."""
+        main = threading.current_thread() is threading.main_thread()
+        previous: dict[int, Any] = {}
+        if main:
+            # Uvicorn handles both signals while it serves and raises them again once it
+            # has stopped: these handlers receive that second delivery and do nothing
+            # more, so the flush below still runs (the default handlers would kill us).
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                previous[sig] = signal.signal(sig, self._on_signal)
+        try:
+            self._server.run(sockets=[self._socket])
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self._server.should_exit = True
+
+    def start(self, timeout: float = 15.0) -> Self:
+        """Serve in a background thread; returns once the server is accepting."""
+        self._thread = threading.Thread(target=self.serve, name=self.thread_name, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"{self.thread_name} did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop accepting and wait for the requests in progress (not the writer)."""
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+        with contextlib.suppress(OSError):
+            self._socket.close()
+
+
+class Collector(SocketServer):
+    """The receiver on one socket (see :class:`SocketServer`)."""
+
+    thread_name = "studio-analytics-collector"
 
     def __init__(self, ingestor: Any, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
                  token: str | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
@@ -138,46 +190,6 @@ class Collector:
     def url(self) -> str:
         host = f"[{self.host.strip('[]')}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}{TRACES_PATH}"
-
-    def serve(self) -> None:
-        """Serve until :meth:`stop`, SIGTERM or SIGINT; returns once the requests in
-        progress are answered (the ingestor is left to the caller)."""
-        main = threading.current_thread() is threading.main_thread()
-        previous: dict[int, Any] = {}
-        if main:
-            # Uvicorn handles both signals while it serves and raises them again once it
-            # has stopped: these handlers receive that second delivery and do nothing
-            # more, so the flush below still runs (the default handlers would kill us).
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                previous[sig] = signal.signal(sig, self._on_signal)
-        try:
-            self._server.run(sockets=[self._socket])
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-
-    def _on_signal(self, signum: int, frame: Any) -> None:
-        self._server.should_exit = True
-
-    def start(self, timeout: float = 10.0) -> Collector:
-        """Serve in a background thread; returns once the server is accepting."""
-        self._thread = threading.Thread(target=self.serve, name="studio-analytics-collector", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the collector did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop accepting and wait for the requests in progress (not the writer)."""
-        self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout)
-        with contextlib.suppress(OSError):
-            self._socket.close()
-
 
 # -- command line ----------------------------------------------------------------------
 def add_collect_arguments(parser: argparse.ArgumentParser) -> None:
