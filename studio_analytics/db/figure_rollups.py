@@ -262,13 +262,83 @@ def _roll_model_users(conn: Connection, rows: Sequence[Row]) -> None:
 
 
 # -- rebuilding from the raw rows -----------------------------------------------------
+def _count_in(values: tuple[str, ...]) -> ColumnElement[Any]:
+    aem = AgentExecutionMetrics
+    return func.coalesce(func.sum(case((aem.status.in_(values), 1), else_=0)), 0)
+
+
+def _insert_sessions(conn: Connection, *where: Any) -> None:
+    """``rollup_session_hourly`` rows of the executions matching ``where``."""
+    from studio_analytics.db.rollups import epoch_bucket_sql
+
+    aem = AgentExecutionMetrics
+    hour = epoch_bucket_sql(conn.dialect.name, aem.start_time, HOUR_S)
+    finished = _count_in(SUCCESS_VALUES + FAILURE_VALUES + TIMEOUT_VALUES)
+    conn.execute(insert(SessionHourlyRollup).from_select(
+        ["hour", "session_id", *_SESSION_ADDS, "first_start", "last_start", "last_end"],
+        select(hour, aem.session_id, func.count(), _count_in(SUCCESS_VALUES), finished, func.min(aem.start_time),
+               func.max(aem.start_time),
+               func.max(case((aem.end_time > aem.start_time, aem.end_time), else_=aem.start_time)))
+        .where(*where, aem.session_id.isnot(None), aem.session_id != "").group_by(hour, aem.session_id)))
+
+
+def _has_user() -> ColumnElement[bool]:
+    aem = AgentExecutionMetrics
+    return aem.user_id.isnot(None) & (aem.user_id != "")
+
+
+def _insert_users(conn: Connection, *where: Any) -> None:
+    """``rollup_user_hourly`` rows of the executions matching ``where``: no user, one row
+    per hour (session ''); a user's executions per session ('' for none)."""
+    from studio_analytics.db.rollups import epoch_bucket_sql
+
+    aem = AgentExecutionMetrics
+    hour = epoch_bucket_sql(conn.dialect.name, aem.start_time, HOUR_S)
+    user = case((_has_user(), aem.user_id), else_=literal(""))
+    session = case((_has_user(), func.coalesce(aem.session_id, literal(""))), else_=literal(""))
+    finished = _count_in(SUCCESS_VALUES + FAILURE_VALUES + TIMEOUT_VALUES)
+    conn.execute(insert(UserHourlyRollup).from_select(
+        ["hour", "user_id", "session_id", *_USER_ADDS, "last_start"],
+        select(hour, user, session, func.count(), _count_in(FAILURE_VALUES + TIMEOUT_VALUES), finished,
+               func.coalesce(func.sum(aem.tokens_used), 0), func.max(aem.start_time))
+        .where(*where).group_by(hour, user, session)))
+
+
+def _insert_user_latency(conn: Connection, model: Any, *where: Any) -> None:
+    """``model`` (the hourly or the daily per-user histogram) from the executions matching
+    ``where``."""
+    from studio_analytics.db.rollups import epoch_bucket_sql, latency_bucket_sql
+
+    aem = AgentExecutionMetrics
+    period, size = ("day", DAY_S) if model is UserLatencyDailyRollup else ("hour", HOUR_S)
+    when = epoch_bucket_sql(conn.dialect.name, aem.start_time, size)
+    bucket = latency_bucket_sql(conn.dialect.name, aem.duration_ms)
+    conn.execute(insert(model).from_select(
+        [period, "user_id", "bucket", "n"],
+        select(when, aem.user_id, bucket, func.count())
+        .where(*where, _has_user(), aem.duration_ms.isnot(None))
+        .group_by(when, aem.user_id, bucket)))
+
+
+def _insert_model_users(conn: Connection, *where: Any) -> None:
+    from studio_analytics.db.rollups import epoch_bucket_sql
+
+    m = ModelCallMetrics
+    hour = epoch_bucket_sql(conn.dialect.name, m.start_time, HOUR_S)
+    conn.execute(insert(ModelUserHourlyRollup).from_select(
+        ["hour", "user_id", "calls", "cost_usd", "unpriced_calls"],
+        select(hour, m.user_id, func.count(), func.coalesce(func.sum(m.cost_usd), 0),
+               func.coalesce(func.sum(case((m.cost_usd.is_(None), 1), else_=0)), 0))
+        .where(*where, m.user_id.isnot(None), m.user_id != "").group_by(hour, m.user_id)))
+
+
 def rebuild_figure_rollups(conn: Connection, *, since_day: int | None = None) -> None:
     """Recompute the 0004 rollups from the raw rows, from the UTC day ``since_day`` (POSIX
     seconds) on, or all of them; rows before that day are kept (their raw rows were
     pruned). Nothing on a database without the tables."""
     if not figure_rollups_available(conn):
         return
-    from studio_analytics.db.rollups import _from_epoch, epoch_bucket_sql, latency_bucket_sql
+    from studio_analytics.db.rollups import _from_epoch, epoch_bucket_sql
 
     for model in FIGURE_ROLLUP_MODELS:
         if model is ModelUserHourlyRollup:
@@ -279,39 +349,15 @@ def rebuild_figure_rollups(conn: Connection, *, since_day: int | None = None) ->
     aem, tum = AgentExecutionMetrics, ToolUsageMetrics
     since = [] if since_day is None else [aem.start_time >= _from_epoch(since_day)]
     hour = epoch_bucket_sql(dialect, aem.start_time, HOUR_S)
-
-    def count_in(values: tuple[str, ...]) -> ColumnElement[Any]:
-        return func.coalesce(func.sum(case((aem.status.in_(values), 1), else_=0)), 0)
-
-    finished = count_in(SUCCESS_VALUES + FAILURE_VALUES + TIMEOUT_VALUES)
-    conn.execute(insert(SessionHourlyRollup).from_select(
-        ["hour", "session_id", *_SESSION_ADDS, "first_start", "last_start", "last_end"],
-        select(hour, aem.session_id, func.count(), count_in(SUCCESS_VALUES), finished, func.min(aem.start_time),
-               func.max(aem.start_time),
-               func.max(case((aem.end_time > aem.start_time, aem.end_time), else_=aem.start_time)))
-        .where(*since, aem.session_id.isnot(None), aem.session_id != "").group_by(hour, aem.session_id)))
-    # no user: one row per hour (session ''); a user's executions per session ('' for none)
-    has_user = aem.user_id.isnot(None) & (aem.user_id != "")
-    user = case((has_user, aem.user_id), else_=literal(""))
-    session = case((has_user, func.coalesce(aem.session_id, literal(""))), else_=literal(""))
-    conn.execute(insert(UserHourlyRollup).from_select(
-        ["hour", "user_id", "session_id", *_USER_ADDS, "last_start"],
-        select(hour, user, session, func.count(), count_in(FAILURE_VALUES + TIMEOUT_VALUES), finished,
-               func.coalesce(func.sum(aem.tokens_used), 0), func.max(aem.start_time))
-        .where(*since).group_by(hour, user, session)))
-    bucket = latency_bucket_sql(dialect, aem.duration_ms)
-    for model, period, size in ((UserLatencyRollup, "hour", HOUR_S), (UserLatencyDailyRollup, "day", DAY_S)):
-        when = epoch_bucket_sql(dialect, aem.start_time, size)
-        conn.execute(insert(model).from_select(
-            [period, "user_id", "bucket", "n"],
-            select(when, aem.user_id, bucket, func.count())
-            .where(*since, aem.user_id.isnot(None), aem.user_id != "", aem.duration_ms.isnot(None))
-            .group_by(when, aem.user_id, bucket)))
+    _insert_sessions(conn, *since)
+    _insert_users(conn, *since)
+    for model in (UserLatencyRollup, UserLatencyDailyRollup):
+        _insert_user_latency(conn, model, *since)
 
     failed = aem.status.in_(FAILURE_VALUES + TIMEOUT_VALUES)
     errors: dict[tuple[int, str, str], list[Any]] = {}
     for h, message, agent, n, timeouts, first, last in conn.execute(
-            select(hour, aem.error_message, aem.agent_name, func.count(), count_in(TIMEOUT_VALUES),
+            select(hour, aem.error_message, aem.agent_name, func.count(), _count_in(TIMEOUT_VALUES),
                    func.min(aem.start_time), func.max(aem.start_time))
             .where(*since, failed).group_by(hour, aem.error_message, aem.agent_name)):
         example = error_example(message)
@@ -341,17 +387,83 @@ def rebuild_model_user_rollup(conn: Connection, *, since_hour: int | None = None
     """``rollup_model_user_hourly`` from the raw model calls (from ``since_hour`` on)."""
     if not figure_rollups_available(conn):
         return
-    from studio_analytics.db.rollups import _from_epoch, epoch_bucket_sql
+    from studio_analytics.db.rollups import _from_epoch
 
     m, r = ModelCallMetrics, ModelUserHourlyRollup
     conn.execute(delete(r) if since_hour is None else delete(r).where(r.hour >= since_hour))
-    since = [] if since_hour is None else [m.start_time >= _from_epoch(since_hour)]
-    hour = epoch_bucket_sql(conn.dialect.name, m.start_time, HOUR_S)
-    conn.execute(insert(r).from_select(
-        ["hour", "user_id", "calls", "cost_usd", "unpriced_calls"],
-        select(hour, m.user_id, func.count(), func.coalesce(func.sum(m.cost_usd), 0),
-               func.coalesce(func.sum(case((m.cost_usd.is_(None), 1), else_=0)), 0))
-        .where(*since, m.user_id.isnot(None), m.user_id != "").group_by(hour, m.user_id)))
+    _insert_model_users(conn, *([] if since_hour is None else [m.start_time >= _from_epoch(since_hour)]))
+
+
+# -- cells a fix-up moved rows out of or into -------------------------------------------
+def refresh_figure_cells(conn: Connection, *, sessions: Iterable[tuple[int, str]] = (),
+                         users: Iterable[tuple[int, str]] = (), model_users: Iterable[tuple[int, str]] = ()
+                         ) -> None:
+    """Recompute these cells from the raw rows: ``sessions`` (hour, session id) of
+    ``rollup_session_hourly``; ``users`` (hour, user id, '' for none) of
+    ``rollup_user_hourly`` and of the user's hourly and daily latency histograms;
+    ``model_users`` (hour, user id) of ``rollup_model_user_hourly``. For a fix-up that
+    changed a stored row's session or user: the cells it left and the ones it joined hold
+    minima and maxima that no difference can correct. The raw rows of an hour that has
+    any are all there (a prune deletes whole days)."""
+    if not figure_rollups_available(conn):
+        return
+    from studio_analytics.db.rollups import _from_epoch
+
+    aem = AgentExecutionMetrics
+
+    def in_period(column: Any, start: int, size: int = HOUR_S) -> tuple[Any, Any]:
+        return column >= _from_epoch(start), column < _from_epoch(start + size)
+
+    r = SessionHourlyRollup
+    for hour, session in sorted(set(sessions)):
+        if not session:
+            continue
+        conn.execute(delete(r).where(r.hour == hour, r.session_id == session))
+        _insert_sessions(conn, *in_period(aem.start_time, hour), aem.session_id == session)
+    days: set[tuple[int, str]] = set()
+    for hour, user in sorted(set(users)):
+        u = UserHourlyRollup
+        conn.execute(delete(u).where(u.hour == hour, u.user_id == user))
+        who = aem.user_id == user if user else ~_has_user()
+        _insert_users(conn, *in_period(aem.start_time, hour), who)
+        if user:
+            lat = UserLatencyRollup
+            conn.execute(delete(lat).where(lat.hour == hour, lat.user_id == user))
+            _insert_user_latency(conn, lat, *in_period(aem.start_time, hour), who)
+            days.add((hour // DAY_S * DAY_S, user))
+    for day, user in sorted(days):
+        lat_day = UserLatencyDailyRollup
+        conn.execute(delete(lat_day).where(lat_day.day == day, lat_day.user_id == user))
+        _insert_user_latency(conn, lat_day, *in_period(aem.start_time, day, DAY_S), aem.user_id == user)
+    m, mu = ModelCallMetrics, ModelUserHourlyRollup
+    for hour, user in sorted(set(model_users)):
+        if not user:
+            continue
+        conn.execute(delete(mu).where(mu.hour == hour, mu.user_id == user))
+        _insert_model_users(conn, *in_period(m.start_time, hour), m.user_id == user)
+
+
+def move_failed_tool_calls(conn: Connection, moves: Sequence[tuple[str | None, str | None, str]]) -> None:
+    """Failed tool calls whose execution a fix-up changed, as (old execution id, new
+    execution id, tool name): the (failed execution, failed tool call) pairs of
+    ``rollup_error_tool_hourly`` lose the old one and gain the new one, each only where
+    that execution is stored and failed (as :func:`apply_figure_rollups` counted it)."""
+    if not moves or not figure_rollups_available(conn):
+        return
+    found = _failed_executions(conn, sorted({e for old, new, _ in moves for e in (old, new) if e}))
+    cells: Counter[tuple[int, str, str]] = Counter()
+    for old, new, tool in moves:
+        for execution_id, step in ((old, -1), (new, 1)):
+            e = found.get(execution_id) if execution_id else None
+            if e is not None:
+                cells[(hour_of_text(e[0]), error_signature(e[1]), tool)] += step
+    changes = [(*k, n) for k, n in cells.items() if n]
+    _write(conn, "rollup_error_tool_hourly", ("hour", "signature", "tool_name"), ("calls",), changes)
+    t = ErrorToolHourlyRollup
+    for hour, signature, tool, n in changes:
+        if n < 0:
+            conn.execute(delete(t).where(t.hour == hour, t.signature == signature, t.tool_name == tool,
+                                         t.calls <= 0))
 
 
 def _insert_many(conn: Connection, model: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
@@ -359,5 +471,5 @@ def _insert_many(conn: Connection, model: Any, columns: tuple[str, ...], rows: l
         conn.execute(insert(model), [dict(zip(columns, r, strict=True)) for r in sorted(rows)[i:i + 5_000]])
 
 
-__all__ = ["TOOL_ERROR_VALUES", "apply_figure_rollups", "figure_rollups_available", "rebuild_figure_rollups",
-           "rebuild_model_user_rollup"]
+__all__ = ["TOOL_ERROR_VALUES", "apply_figure_rollups", "figure_rollups_available", "move_failed_tool_calls",
+           "rebuild_figure_rollups", "rebuild_model_user_rollup", "refresh_figure_cells"]

@@ -7,7 +7,10 @@ changes nothing, and the rollups are adjusted by the difference between the stor
 the new values, read in the same transaction: a tool's call moves from agent '' to its
 agent in ``rollup_tool_agent_hourly``, a model call's share from '' to its agent in
 ``rollup_model_agent_hourly``, an execution's late tokens and tool calls are added to
-``rollup_agent_hourly``. A fix-up whose row is not in the database (set aside as a dead
+``rollup_agent_hourly``. The 0004 rollups of sessions and users (which hold minima and
+maxima) have the cells the row left and joined recomputed from the raw rows; a failed tool
+call that moves to another execution moves its (failed execution, failed tool) pair in
+``rollup_error_tool_hourly``. A fix-up whose row is not in the database (set aside as a dead
 letter) does nothing. Sessions and workflows whose executions changed are returned for
 the sink to recompute.
 """
@@ -22,8 +25,10 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from studio_analytics.db.bulk import execute_values
+from studio_analytics.db.figure_rollups import move_failed_tool_calls, refresh_figure_cells
+from studio_analytics.db.models import FAILURE_VALUES, TIMEOUT_VALUES
 from studio_analytics.db.rollups import adjust_agent_totals, move_model_calls, move_tool_calls
-from studio_analytics.db.rows import Row, datetime_text, pg_time
+from studio_analytics.db.rows import Row, datetime_text, hour_of_text, pg_time
 
 _KIND, _ID, _PARENT, _EXECUTION, _AGENT, _SESSION, _USER, _CORRELATION, _TOKENS, _TOOLS, _TOOL_COUNT = range(11)
 
@@ -55,6 +60,8 @@ def _fix_executions(conn: Connection, fixes: list[Row], sessions: set[str], work
                      "agent_name, start_time, session_id, user_id, correlation_id, tokens_used, tool_count",
                      [f[_ID] for f in fixes])
     updates, new_sessions, totals = [], [], []
+    session_cells: set[tuple[int, str]] = set()
+    user_cells: set[tuple[int, str]] = set()
     for fix in fixes:
         row = stored.get(fix[_ID])
         if row is None:
@@ -74,6 +81,11 @@ def _fix_executions(conn: Connection, fixes: list[Row], sessions: set[str], work
             workflows.update(w for w in (_uuid(fix[_CORRELATION]),) if w)
         totals.append((agent, _time_text(start), (fix[_TOOL_COUNT] or 0) - (tool_count or 0),
                        (fix[_TOKENS] or 0) - (tokens or 0)))
+        hour = hour_of_text(_time_text(start))
+        if fix[_SESSION] != session:
+            session_cells.update((hour, s) for s in (session, fix[_SESSION]) if s)
+        if (fix[_SESSION], fix[_USER], fix[_TOKENS]) != (session, user, tokens):
+            user_cells.update((hour, u or "") for u in (user, fix[_USER]))
     if not updates:
         return
     m = _mark(conn)
@@ -87,10 +99,11 @@ def _fix_executions(conn: Connection, fixes: list[Row], sessions: set[str], work
             "failed_queries, unique_agents_count, is_active)", "ON CONFLICT (session_id) DO NOTHING"), new_sessions)
     if rollups:
         adjust_agent_totals(conn, totals)
+        refresh_figure_cells(conn, sessions=session_cells, users=user_cells)
 
 
 def _fix_tools(conn: Connection, fixes: list[Row], *, rollups: bool, extended: bool) -> None:
-    stored = _stored(conn, "tool_usage_metrics", "usage_id", "tool_name, start_time, execution_id",
+    stored = _stored(conn, "tool_usage_metrics", "usage_id", "tool_name, start_time, execution_id, status",
                      [f[_ID] for f in fixes])
     present = [f for f in fixes if f[_ID] in stored]
     if not present:
@@ -105,18 +118,22 @@ def _fix_tools(conn: Connection, fixes: list[Row], *, rollups: bool, extended: b
     # The agent a call was rolled up under is its stored execution's (or '' without one).
     old_executions = sorted({_hex(stored[f[_ID]][2]) for f in present if stored[f[_ID]][2] is not None})
     agents = _stored(conn, "agent_execution_metrics", "execution_id", "agent_name", old_executions)
-    moves = []
+    moves, failed_moves = [], []
     for f in present:
-        tool, start, execution = stored[f[_ID]]
+        tool, start, execution, status = stored[f[_ID]]
         old = agents.get(_hex(execution), ("",))[0] if execution is not None else ""
         moves.append((_time_text(start), tool, old or "", f[_AGENT] or ""))
+        old_execution = _hex(execution) if execution is not None else None
+        if status in _FAILED and old_execution != f[_EXECUTION]:
+            failed_moves.append((old_execution, f[_EXECUTION], tool))
     move_tool_calls(conn, moves)
+    move_failed_tool_calls(conn, failed_moves)
 
 
 def _fix_models(conn: Connection, fixes: list[Row], *, rollups: bool) -> None:
     stored = _stored(conn, "model_call_metrics", "call_id",
                      "model, start_time, agent_name, status, duration_ms, input_tokens, output_tokens, "
-                     "cached_input_tokens, cost_usd", [f[_ID] for f in fixes])
+                     "cached_input_tokens, cost_usd, user_id", [f[_ID] for f in fixes])
     present = [f for f in fixes if f[_ID] in stored]
     if not present:
         return
@@ -126,12 +143,19 @@ def _fix_models(conn: Connection, fixes: list[Row], *, rollups: bool) -> None:
         f"user_id = {m} WHERE call_id = {m}",
         [(f[_PARENT], f[_EXECUTION], f[_AGENT], f[_SESSION], f[_USER], f[_ID]) for f in present])
     if rollups:
-        moves = []
+        moves, user_cells = [], set()
         for f in present:
-            model, start, agent, status, d, n_in, n_out, n_cached, cost = stored[f[_ID]]
+            model, start, agent, status, d, n_in, n_out, n_cached, cost, user = stored[f[_ID]]
             moves.append((_time_text(start), model, agent or "", f[_AGENT] or "", status, d, n_in, n_out, n_cached,
                           cost))
+            if (user or "") != (f[_USER] or ""):
+                hour = hour_of_text(_time_text(start))
+                user_cells.update((hour, u) for u in (user, f[_USER]) if u)
         move_model_calls(conn, moves)
+        refresh_figure_cells(conn, model_users=user_cells)
+
+
+_FAILED = frozenset(FAILURE_VALUES + TIMEOUT_VALUES)
 
 
 # -- helpers ------------------------------------------------------------------------------

@@ -11,7 +11,11 @@ from typing import Any
 from sqlalchemy import select, text
 
 from studio_analytics.db.engine import create_db_engine
-from studio_analytics.db.rollup_models import MODEL_ROLLUP_MODELS, ROLLUP_MODELS
+from studio_analytics.db.rollup_models import (
+    FIGURE_ROLLUP_MODELS,
+    MODEL_ROLLUP_MODELS,
+    ROLLUP_MODELS,
+)
 from studio_analytics.db.rollups import rebuild_rollups, rollup_drift
 from studio_analytics.ingest.ids import row_id
 from studio_analytics.ingest.pipeline import SpanIngestor
@@ -116,7 +120,7 @@ def models(url: str) -> dict[str, dict[str, Any]]:
 
 def _rollups(conn: Any) -> dict[str, list[tuple[Any, ...]]]:
     out = {}
-    for model in ROLLUP_MODELS + MODEL_ROLLUP_MODELS:
+    for model in ROLLUP_MODELS + MODEL_ROLLUP_MODELS + FIGURE_ROLLUP_MODELS:
         table = model.__table__
         rows = conn.execute(select(table).order_by(*table.primary_key.columns)).all()
         out[table.name] = [tuple(round(v, 6) if isinstance(v, float) else v for v in r) for r in rows]

@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 from tests.ingest.spanlib import (
+    BASE_NS,
     agent,
     assert_rollups_match_rebuild,
     chain,
@@ -26,6 +27,7 @@ from tests.ingest.spanlib import (
 )
 
 T = 0x4BF92F3577B34DA6A3CE929D0E0E4736
+BASE_S = BASE_NS // 10**9
 
 
 def _planner_trace() -> dict[str, object]:
@@ -255,3 +257,34 @@ def test_a_full_queue_takes_nothing(sqlite_db_url: str, tmp_path: Path) -> None:
     assert ing.stats().duplicates == 0
     ing.shutdown()
     assert ing.submit(spans).busy  # after shutdown nothing is taken
+
+
+def test_late_parents_keep_the_session_user_and_error_rollups(db_url: str, tmp_path: Path) -> None:
+    """A failed agent under a web request that carries the user and the session, whose failed
+    tool call and model call arrive before it and the request last: the fix-ups move the rows
+    between cells of the sessions, users, per-user cost and error-group rollups, which then
+    equal a rebuild from the raw rows (their minima and maxima too), in several orders."""
+    trace = [
+        http(T, 1, None, start_ms=0, end_ms=200, attrs={"user.id": "bob", "session.id": "web-9"}),
+        agent(T, 2, 1, "planner", start_ms=1, end_ms=150, **failed("RuntimeError", "gave up after 3 tries")),
+        chain(T, 3, 2, start_ms=2, end_ms=120),
+        tool(T, 4, 3, "fetch", start_ms=3, end_ms=40, **failed("httpx.ConnectError", "refused")),
+        chat(T, 5, 3, n_in=40, n_out=8, start_ms=41, end_ms=60),
+    ]
+    rng = random.Random(11)
+    for i in range(4):
+        url = db_url if i == 0 else db_url.replace("metrics.sqlite3", f"late{i}.sqlite3")
+        if i and not url.startswith("sqlite"):
+            break  # the other orders on SQLite only: one PostgreSQL database per test
+        order = [trace[4], trace[3], trace[2], trace[1], trace[0]] if i == 0 else rng.sample(trace, len(trace))
+        (tmp_path / f"l{i}").mkdir()
+        ing = new_ingestor(url, tmp_path / f"l{i}")
+        submit_all(ing, *[[sp] for sp in order])
+        e = executions(url)[rid(T, 2)]
+        assert (e["session_id"], e["user_id"], e["status"]) == ("web-9", "bob", "failure")
+        kept = assert_rollups_match_rebuild(url)
+        assert [r[:2] for r in kept["rollup_session_hourly"]] == [(BASE_S, "web-9")]
+        assert [r[1:3] for r in kept["rollup_user_hourly"]] == [("bob", "web-9")]
+        assert [r[1] for r in kept["rollup_model_user_hourly"]] == ["bob"]
+        assert [(r[2], r[3]) for r in kept["rollup_error_tool_hourly"]] == [("fetch", 1)]
+        ing.shutdown()
