@@ -21,7 +21,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Boolean, Float, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from studio_analytics.db.base import Base
@@ -188,6 +188,44 @@ class SessionMetrics(Base):
         Index("ix_session_end_time", "end_time", "start_time"),
         Index("ix_session_user_time", "user_id", "start_time"),
     )
+
+
+class SessionTotals(Base):
+    """A session's running sums over its executions (ours, migration 0005), so that the
+    writer sets a session's aggregates from this row and the batch's new executions, at a
+    cost that does not grow with the session. A prune keeps them with their session (the
+    session's figures stay as they were); a session without one gets it from its raw rows
+    the next time it is written (:mod:`studio_analytics.db.session_totals`)."""
+
+    __tablename__ = "session_totals"
+
+    session_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    executions: Mapped[int] = mapped_column(BigInteger)
+    successes: Mapped[int] = mapped_column(BigInteger)
+    #: failed or timed out
+    failures: Mapped[int] = mapped_column(BigInteger)
+    #: executions with a duration, and the sum of those durations
+    timed: Mapped[int] = mapped_column(BigInteger)
+    duration_sum: Mapped[float] = mapped_column(Float)
+    #: executions with a token count, and the sum of those counts
+    tokened: Mapped[int] = mapped_column(BigInteger)
+    tokens_sum: Mapped[int] = mapped_column(BigInteger)
+    first_start: Mapped[datetime]
+    last_end: Mapped[datetime | None]
+
+    __table_args__ = {"sqlite_with_rowid": False}
+
+
+class SessionAgent(Base):
+    """One agent name seen in a session (ours, migration 0005): the session's distinct
+    agents without reading its executions."""
+
+    __tablename__ = "session_agents"
+
+    session_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    agent_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+    __table_args__ = {"sqlite_with_rowid": False}
 
 
 class ModelCallMetrics(Base):

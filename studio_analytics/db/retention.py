@@ -39,6 +39,7 @@ from studio_analytics.db.models import (
     ToolUsageMetrics,
     WorkflowMetrics,
 )
+from studio_analytics.db.session_totals import delete_totals_of
 
 #: a batch transaction aims to hold the write lock no longer than this (the issue's bound
 #: for a writer's wait is 100 ms; other writers queue for the lock too, so the aim is well
@@ -340,6 +341,10 @@ def _delete_ids(engine: Engine, model: Any, ids: list[int], result: TablePruned,
                             # how long it waited for the trackers.
                             conn.exec_driver_sql("BEGIN IMMEDIATE")
                         began = time.perf_counter()
+                        if model is SessionMetrics:
+                            # their running totals go with them (a session id seen again
+                            # later starts afresh, as its row does)
+                            delete_totals_of(conn, select(model.session_id).where(statement.whereclause))
                         deleted = conn.execute(statement).rowcount
                 except OperationalError as e:
                     # Another writer held the lock past the busy timeout: the batch did

@@ -1,11 +1,13 @@
 """Writes one batch to the metrics database in one transaction.
 
-Rows are inserted with "ignore if the id exists" (so replays never duplicate), then the
-session and workflow aggregates touched by the batch are recomputed *from the rows in
-the database* — not counted in memory — so several processes writing for the same
-session still agree. On PostgreSQL the session/workflow rows are locked first so two
-concurrent batches cannot both compute from a stale view. Last, the rows that were
-really inserted are added to the hourly rollups, in the same transaction.
+Rows are inserted with "ignore if the id exists" (so replays never duplicate); the rows
+really inserted are added to the hourly rollups and to their sessions' running totals
+(:mod:`studio_analytics.db.session_totals`), and the touched sessions' aggregates are set
+from those totals, all in the same transaction, so several processes writing for the same
+session still agree, at a cost that does not grow with the session. A workflow's
+aggregates are recomputed from its executions. On PostgreSQL the session/workflow rows
+are locked first (in id order) so two concurrent batches cannot both compute from a stale
+view. An Agent Studio database (no totals) has its sessions recomputed from their rows.
 """
 
 from __future__ import annotations
@@ -49,6 +51,13 @@ from studio_analytics.db.rows import (
     position,
 )
 from studio_analytics.db.schema_state import SchemaKind
+from studio_analytics.db.session_totals import (
+    add_executions,
+    lock_sessions,
+    rebuild_totals,
+    totals_available,
+    update_sessions,
+)
 from studio_analytics.tracker.fixups import apply_fixups
 
 AEM = AgentExecutionMetrics
@@ -97,6 +106,8 @@ class DatabaseSink:
         self.rollups = False
         #: our own schema at 0003 or later: model calls, parent and trace ids
         self.extended = True
+        #: our own schema at 0005 or later: sessions' running totals
+        self.session_totals = False
         #: rows of the last write that this database cannot hold: (kind, row, reason)
         self.set_aside: list[tuple[str, Row, str]] = []
 
@@ -161,6 +172,7 @@ class DatabaseSink:
         with self.engine.connect() as conn:
             self.rollups = rollups_available(conn)
             self.extended = has_model_calls(conn)
+            self.session_totals = totals_available(conn)
         self._file_id = self._current_file_id()
         self._schema_ready = True
 
@@ -263,15 +275,25 @@ class DatabaseSink:
             touched_sessions = _apply_sessions(conn, sessions, executions, workflows)
             touched_workflows = {uuid.UUID(w[0]) for w in workflows}
             touched_workflows |= {wid for e in executions if (wid := _uuid_or_none(e[_E_CORRELATION]))}
+            totals = self.session_totals
+            if totals:
+                lock_sessions(conn, sorted(touched_sessions))
+                add_executions(conn, new["execution"])
             if self.rollups:
                 new["tool"] = _fill_tool_agents(conn, new["tool"])
                 apply_rollups(conn, executions=new["execution"], tools=new["tool"], workflows=new["workflow"],
                               models=new["model"] if extended else ())
             if fixups:  # after the rollups: they move what the inserts above added
                 fixed_sessions, fixed_workflows = apply_fixups(conn, fixups, rollups=self.rollups, extended=extended)
+                if totals:  # executions moved between sessions: their minima cannot be subtracted
+                    lock_sessions(conn, sorted(fixed_sessions - touched_sessions))
+                    rebuild_totals(conn, sorted(fixed_sessions))
                 touched_sessions |= fixed_sessions
                 touched_workflows |= fixed_workflows
-            _recompute_sessions(conn, sorted(touched_sessions))  # once: PostgreSQL locks them in id order
+            if totals:
+                update_sessions(conn, sorted(touched_sessions))
+            else:
+                _recompute_sessions(conn, sorted(touched_sessions))  # once: PostgreSQL locks them in id order
             for workflow_id in sorted(touched_workflows):
                 _recompute_workflow(conn, workflow_id, rollups=self.rollups)
         return len(executions) + len(tools) + len(workflows) + len(sessions) + len(models) + len(fixups)
@@ -443,8 +465,9 @@ def _apply_sessions(conn: Connection, sessions: list[Row], executions: list[Row]
     if first_seen:
         # Sessions the agent never opened explicitly are recorded as ended.
         explicit = {s[0] for s in sessions}
+        # in id order: PostgreSQL locks each new row, and concurrent batches take them in turn
         rows = [(sid, start if dialect == "sqlite" else pg_time(start), user, 0, 0, 0, 0, sid in explicit)
-                for sid, start, user in first_seen.values()]
+                for sid, start, user in sorted(first_seen.values())]
         execute_values(conn, insert_ignoring("session_metrics", _SESSION_COLUMNS, "session_id"), rows)
     if sessions:  # explicit enter/exit events, in order
         m = "?" if dialect == "sqlite" else "%s"

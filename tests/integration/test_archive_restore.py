@@ -256,7 +256,7 @@ def test_archiving_again_is_idempotent_and_private(archived: Archived) -> None:
     assert again.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert path.stat().st_mtime_ns == mtime  # same rows: the file was not even rewritten
     assert manifest.read_bytes() == manifest_bytes
-    assert {e.schema_revision for e in entries.values()} == {revision} and revision.startswith("0004")
+    assert {e.schema_revision for e in entries.values()} == {revision} and revision.startswith("0005")
     assert all(e.rows == archived.counts[e.table][e.day] for e in entries.values())
 
     for dirpath, _dirnames, filenames in os.walk(archived.folder):

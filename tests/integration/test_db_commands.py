@@ -12,9 +12,9 @@ from studio_analytics.config import default_db_path
 
 def test_upgrade_creates_then_reports_current(sqlite_file_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(["db", "upgrade", "--db", sqlite_file_url]) == 0
-    assert "upgraded none -> 0004" in capsys.readouterr().out
+    assert "upgraded none -> 0005" in capsys.readouterr().out
     assert run_cli(["db", "upgrade", "--db", sqlite_file_url]) == 0
-    assert "already at revision 0004" in capsys.readouterr().out
+    assert "already at revision 0005" in capsys.readouterr().out
     assert run_cli(["db", "check", "--db", sqlite_file_url, "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["kind"] == "studio" and report["up_to_date"] is True and report["missing_tables"] == []
@@ -35,7 +35,7 @@ def test_check_missing_file_is_one_clear_line(tmp_path, capsys: pytest.CaptureFi
 @pytest.mark.postgres
 def test_upgrade_postgres(pg_empty_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(["db", "upgrade", "--db", pg_empty_url]) == 0
-    assert "upgraded none -> 0004" in capsys.readouterr().out
+    assert "upgraded none -> 0005" in capsys.readouterr().out
     assert run_cli(["db", "check", "--db", pg_empty_url, "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["kind"] == "studio"
 

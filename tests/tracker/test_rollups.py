@@ -171,7 +171,7 @@ def test_tracker_brings_an_older_database_of_ours_up_to_date(sqlite_file_url: st
     assert tracker.flush(10)
     tracker.shutdown(5)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM studio_analytics_alembic_version")).scalar() == "0004"
+        assert conn.execute(text("SELECT version_num FROM studio_analytics_alembic_version")).scalar() == "0005"
         names = dict(conn.execute(select(AgentHourlyRollup.agent_name, AgentHourlyRollup.executions)).all())
         assert names == {"Old": 1, "New": 1}
     engine.dispose()
