@@ -26,16 +26,21 @@ def tables_present(conn: Connection, names: tuple[str, ...]) -> bool:
     return conn.exec_driver_sql(sql.format(listed)).scalar() == len(names)
 
 
+def tables_present_once(conn: Connection, key: str, names: tuple[str, ...]) -> bool:
+    """:func:`tables_present`, remembered under ``key`` on the DBAPI connection once true
+    (tables are never dropped once created; one created later is found on a later call)."""
+    if conn.info.get(key):
+        return True
+    found = tables_present(conn, names)
+    if found:
+        conn.info[key] = True
+    return found
+
+
 def has_model_calls(conn: Connection) -> bool:
     """The model-call table and its rollups exist, and executions and tool usages carry
     ``parent_id``/``trace_id`` (all come with revision 0003)."""
-    cached = conn.info.get("studio_analytics.model_calls")
-    if cached:
-        return True
-    found = tables_present(conn, _MODEL_TABLES)
-    if found:
-        conn.info["studio_analytics.model_calls"] = True
-    return found
+    return tables_present_once(conn, "studio_analytics.model_calls", _MODEL_TABLES)
 
 
 #: The span tree (parent and trace ids) comes with the model-call tables.

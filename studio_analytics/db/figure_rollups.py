@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from studio_analytics.db.bulk import execute_values
-from studio_analytics.db.capabilities import has_model_calls, tables_present
+from studio_analytics.db.capabilities import has_model_calls, tables_present_once
 from studio_analytics.db.error_signature import error_example, error_signature
 from studio_analytics.db.models import (
     FAILURE_VALUES,
@@ -63,12 +63,7 @@ _USER_ADDS = ("executions", "failures", "finished", "tokens")
 
 def figure_rollups_available(conn: Connection) -> bool:
     """The 0004 tables exist (kept per DBAPI connection once found, like the others)."""
-    if conn.info.get("studio_analytics.figure_rollups"):
-        return True
-    found = tables_present(conn, FIGURE_ROLLUP_TABLES)
-    if found:
-        conn.info["studio_analytics.figure_rollups"] = True
-    return found
+    return tables_present_once(conn, "studio_analytics.figure_rollups", FIGURE_ROLLUP_TABLES)
 
 
 # -- the writer's increments ----------------------------------------------------------

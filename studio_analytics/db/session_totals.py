@@ -30,7 +30,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Connection
 
 from studio_analytics.db.bulk import execute_values
-from studio_analytics.db.capabilities import tables_present
+from studio_analytics.db.capabilities import tables_present_once
 from studio_analytics.db.models import (
     FAILURE_VALUES,
     SUCCESS_VALUES,
@@ -55,12 +55,7 @@ _COLUMNS = ("session_id", *_SUMS, "first_start", "last_end")
 
 def totals_available(conn: Connection) -> bool:
     """The 0005 tables exist (kept per DBAPI connection once found)."""
-    if conn.info.get("studio_analytics.session_totals"):
-        return True
-    found = tables_present(conn, _TABLES)
-    if found:
-        conn.info["studio_analytics.session_totals"] = True
-    return found
+    return tables_present_once(conn, "studio_analytics.session_totals", _TABLES)
 
 
 def _status_in(values: Sequence[str]) -> str:
