@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
 from studio_analytics.commands.failures import database_errors
-from studio_analytics.commands.options import count, days, db_url_from_args, positive_number
+from studio_analytics.commands.options import (
+    count,
+    days,
+    db_url_from_args,
+    iso_time,
+    positive_number,
+)
 from studio_analytics.db.engine import create_db_engine, safe_url
 from studio_analytics.db.models import AgentExecutionMetrics
 from studio_analytics.db.schema_state import inspect_schema
@@ -29,7 +36,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--days", type=days, default=DEFAULT_DAYS,
                    help=f"spread them over the last N days (default {DEFAULT_DAYS:g}: two 7-day periods, so "
                         "the window's first view has a previous period to compare with)")
-    p.add_argument("--seed", type=int, default=None, help="make the data reproducible")
+    p.add_argument("--seed", type=int, default=None,
+                   help="make the data reproducible: with --end too, every run writes the same rows")
+    p.add_argument("--end", type=iso_time, default=None, metavar="TIME",
+                   help="end the history at this ISO time (naive = UTC; default now). The daily rhythm and "
+                        "the incidents follow the hours of the day, so without it two seeded runs a few "
+                        "seconds apart can differ")
     p.add_argument("--if-empty", action="store_true", help="do nothing if the database already has executions")
     p.add_argument("--live", action="store_true", help="then keep writing a few runs per second until Ctrl-C")
     p.add_argument("--rate", type=rate, default=3.0, help="runs per second with --live (default 3, at most 1000)")
@@ -83,6 +95,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from studio_analytics.demo.generator import backfill, live
 
     url = db_url_from_args(args)
+    end_ns = None
+    if args.end is not None:
+        end_ns = int(args.end.timestamp()) * 1_000_000_000 + args.end.microsecond * 1_000
+        if end_ns > time.time_ns():
+            print(f"--end {args.end:%Y-%m-%d %H:%M:%S} UTC is in the future; the demo writes history up to now "
+                  "at the latest", file=sys.stderr)
+            return 2
     with database_errors(url):
         if args.if_empty and (n := existing_executions(url)):
             print(f"{safe_url(url)} already has {n:,} executions; no demo data written")
@@ -95,7 +114,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"writing ~{executions:,} demo executions over {args.days:g} days to {safe_url(url)} …",
                   file=sys.stderr)
             line, complete = backfill_outcome(backfill(url, executions=executions, days=args.days,
-                                                       seed=args.seed))
+                                                       seed=args.seed, end_ns=end_ns))
             print(line, file=sys.stdout if complete else sys.stderr)
             if not complete:
                 return 1  # no live mode on top of a database that does not take the rows
