@@ -40,6 +40,11 @@ from studio_analytics.db.rollups import (
     rollups_available,
 )
 from studio_analytics.db.schema_state import SchemaKind
+from studio_analytics.db.session_totals import (
+    rebuild_unpruned_totals,
+    totals_available,
+    totals_drift,
+)
 from studio_analytics.retention_settings import (
     RetentionSettings,
     format_duration,
@@ -104,6 +109,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             state = schema_state(conn)
             size = database_size_bytes(conn)
             behind = rollup_drift(conn) if rollups_available(conn) else None
+            sums_behind = totals_drift(conn) if totals_available(conn) else None
     except DRIVER_ERRORS as e:  # a database problem is the check's answer; file errors and bugs go to run_cli
         err = translate_error(e, url)
         if args.format == "json":
@@ -123,6 +129,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         "size_bytes": size,
         # rows not counted in the hourly rollups (None: no rollups, raw rows are read)
         "rollups_behind": behind,
+        # sessions whose running sums disagree with their raw executions (None: no sums,
+        # sessions are recomputed from raw rows); sessions that ran across a prune's cutoff
+        # are not compared: their sums also count the pruned executions
+        "session_sums_behind": sums_behind,
         **_spool_report(url, args.spool),
     }
     if args.format == "json":
@@ -173,6 +183,7 @@ def cmd_rebuild_rollups(args: argparse.Namespace) -> int:
                                              "read from raw rows and get no rollups)")
                 since = oldest_raw_day(conn)
                 counts = rebuild_rollups(conn)
+                sessions = rebuild_unpruned_totals(conn) if totals_available(conn) else None
         finally:
             engine.dispose()
     print(f"database: {safe_url(url)}")
@@ -181,6 +192,9 @@ def cmd_rebuild_rollups(args: argparse.Namespace) -> int:
               "the rollups before it were kept (their raw rows were pruned)")
     for table, n in counts.items():
         print(f"{table:32} {n:>10,} rows")
+    if sessions is not None:
+        print(f"session sums rebuilt for {sessions:,} sessions from their executions (sessions that ran across a "
+              "prune's cutoff keep theirs: they also count the pruned executions)")
     return 0
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, or_, select
 from sqlalchemy.engine import Connection
 
 from studio_analytics.db.bulk import execute_values
@@ -182,15 +182,43 @@ def delete_totals_of(conn: Connection, sessions: Any) -> None:
     conn.execute(delete(SessionAgent).where(SessionAgent.session_id.in_(sessions)))
 
 
+def _never_pruned() -> Any:
+    """Sessions none of whose executions can have been pruned: their first start is at or
+    after the oldest raw execution's (a prune deletes everything before its cutoff). Their
+    totals must equal a count over their raw rows; a session that ran across a cutoff
+    keeps totals that count its pruned executions too, so it cannot be compared."""
+    oldest = select(func.min(AgentExecutionMetrics.start_time)).scalar_subquery()
+    return SessionTotals.first_start >= oldest
+
+
 def totals_drift(conn: Connection) -> int:
-    """Sessions whose totals count other executions than their raw rows (0 in step).
-    Only sessions none of whose executions were pruned can be compared: that is all of
-    them on a database never pruned."""
+    """Sessions never pruned whose totals differ from their raw executions (count,
+    successes, failures, timed runs, runs with tokens, token sum): 0 when in step.
+    Sessions with no totals row yet get one from their raw rows when next written."""
     aem, t = AgentExecutionMetrics, SessionTotals
-    raw = select(aem.session_id.label("sid"), func.count().label("n")).where(
+    raw = select(aem.session_id.label("sid"), func.count().label("n"),
+                 func.sum(case((aem.status.in_(SUCCESS_VALUES), 1), else_=0)).label("ok"),
+                 func.sum(case((aem.status.in_(FAILURE_VALUES + TIMEOUT_VALUES), 1), else_=0)).label("failed"),
+                 func.count(aem.duration_ms).label("timed"), func.count(aem.tokens_used).label("tokened"),
+                 func.coalesce(func.sum(aem.tokens_used), 0).label("tokens")).where(
         aem.session_id.isnot(None), aem.session_id != "").group_by(aem.session_id).subquery()
-    return int(conn.execute(select(func.count()).select_from(raw.join(t, t.session_id == raw.c.sid))
-                            .where(t.executions != raw.c.n)).scalar() or 0)
+    differs = or_(raw.c.sid.is_(None), t.executions != raw.c.n, t.successes != raw.c.ok,
+                  t.failures != raw.c.failed, t.timed != raw.c.timed, t.tokened != raw.c.tokened,
+                  t.tokens_sum != raw.c.tokens)
+    return int(conn.execute(select(func.count()).select_from(t.__table__.outerjoin(raw, t.session_id == raw.c.sid))
+                            .where(_never_pruned(), differs)).scalar() or 0)
+
+
+def rebuild_unpruned_totals(conn: Connection) -> int:
+    """The totals and aggregates of every session never pruned, again from their raw
+    executions (``db rebuild-rollups``); sessions that ran across a prune's cutoff keep
+    theirs, the only record of their pruned executions. Returns how many were rebuilt."""
+    sessions = list(conn.execute(select(SessionTotals.session_id).where(_never_pruned())
+                                 .order_by(SessionTotals.session_id)).scalars())
+    for chunk in _chunks(sessions):
+        rebuild_totals(conn, chunk)
+        update_sessions(conn, chunk)
+    return len(sessions)
 
 
 def _update(dialect: str) -> str:
@@ -225,4 +253,4 @@ _UPDATE_SQLITE = _update("sqlite")
 _UPDATE_PG = _update("postgresql")
 
 __all__ = ["AGENTS_LISTED", "add_executions", "delete_totals_of", "lock_sessions", "rebuild_totals",
-           "totals_available", "totals_drift", "update_sessions"]
+           "rebuild_unpruned_totals", "totals_available", "totals_drift", "update_sessions"]

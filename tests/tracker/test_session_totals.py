@@ -27,7 +27,7 @@ from studio_analytics.db.models import (
     SessionTotals,
 )
 from studio_analytics.db.retention import prune
-from studio_analytics.db.session_totals import AGENTS_LISTED, totals_drift
+from studio_analytics.db.session_totals import AGENTS_LISTED, rebuild_unpruned_totals, totals_drift
 from studio_analytics.tracker.sink import DatabaseSink
 
 START = datetime(2026, 11, 20, 10, 15, tzinfo=UTC)
@@ -162,6 +162,40 @@ def test_a_prune_keeps_a_sessions_figures_and_drops_the_totals_of_sessions_it_de
     engine.dispose()
     assert after["going-on"][0] == 26  # the pruned executions still counted
     assert after["gone"][0] == 1  # a new session under an old id starts afresh
+
+
+def test_drift_is_found_and_rebuilt_except_in_sessions_a_prune_cut(empty_url: str) -> None:
+    """Rows written past the writer (another program's insert, a hand edit) leave sums
+    behind; ``totals_drift`` counts those sessions and ``rebuild_unpruned_totals`` sets
+    them right. A session that ran across a prune's cutoff is neither: its sums count the
+    pruned executions, which its raw rows no longer hold."""
+    rng = random.Random(9)
+    sink = DatabaseSink(empty_url)
+    old = START - timedelta(days=10)
+    sink.write({"execution": [_execution(rng, "across", old + timedelta(minutes=i)) for i in range(10)]
+                + [_execution(rng, "across", START + timedelta(minutes=i)) for i in range(4)]
+                + [_execution(rng, f"s-{k}", START + timedelta(minutes=k)) for k in range(5) for _ in range(3)]})
+    sink.close()
+    engine = create_db_engine(empty_url)
+    prune(engine, cutoff=datetime(2026, 11, 19, tzinfo=UTC))
+    with engine.connect() as conn:
+        across = _stored(conn)["across"]
+        assert totals_drift(conn) == 0 and across[0] == 14  # its sums still count the 10 pruned runs
+    with engine.begin() as conn:
+        conn.execute(AgentExecutionMetrics.__table__.insert(),  # past the writer: no sums, no aggregates
+                     [_execution(rng, "s-1", START + timedelta(hours=1)), _execution(rng, "s-2", START)])
+        conn.execute(SessionTotals.__table__.update().where(SessionTotals.session_id == "s-3")
+                     .values(tokens_sum=SessionTotals.tokens_sum + 7))
+    with engine.connect() as conn:
+        assert totals_drift(conn) == 3
+    with engine.begin() as conn:
+        assert rebuild_unpruned_totals(conn) == 5  # s-0..s-4; not "across"
+    with engine.connect() as conn:
+        assert totals_drift(conn) == 0
+        expected, stored = _expected(conn), _stored(conn)
+    engine.dispose()
+    assert {k: stored[k] for k in expected if k != "across"} == {k: v for k, v in expected.items() if k != "across"}
+    assert stored["s-1"][0] == stored["s-2"][0] == 4 and stored["across"] == across
 
 
 def _statements_run(sink: DatabaseSink) -> list[int]:
