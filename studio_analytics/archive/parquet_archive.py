@@ -30,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -48,7 +47,7 @@ from studio_analytics.archive.columns import (
     column_kinds,
     model_table,
     read_expression,
-    wire_value,
+    wire_values,
 )
 from studio_analytics.archive.manifest import (
     MANIFEST_NAME,
@@ -348,14 +347,18 @@ def _restore_file(conn: Connection, table: str, path: Path, arrow: Any, batch_ro
         raise ArchiveError(f"{path} has {problem}",
                            hint="upgrade the database (`studio-analytics db upgrade`), or check the file")
     model = model_table(table)
+    dialect = conn.dialect.name
+    pa, _ = _pyarrow()
     for batch in arrow.to_batches(max_chunksize=batch_rows):
-        rows = batch.to_pylist()
+        # Converted before the transaction: the write lock is held for the inserts only.
+        columns = [wire_values(pa, kinds[n], batch.column(i), dialect) for i, n in enumerate(names)]
+        rows = list(zip(*columns, strict=True))
         try:
-            if conn.dialect.name == "sqlite":
+            if dialect == "sqlite":
                 # The write lock from the start: no tracker inserts between the batch's
                 # look at which ids are free and its insert.
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
-            done, seen, new_ids = _restore_batch(conn, model, key, names, kinds, rows)
+            done, seen, new_ids = _restore_batch(conn, model, key, kinds[key], names, rows)
             conn.commit()
         except BaseException:
             conn.rollback()
@@ -365,43 +368,59 @@ def _restore_file(conn: Connection, table: str, path: Path, arrow: Any, batch_ro
         renumbered[table] += new_ids
 
 
-def _restore_batch(conn: Connection, model: Table, key: str, names: list[str], kinds: Mapping[str, str],
-                   rows: list[dict[str, Any]]) -> tuple[int, int, int]:
-    """Insert the rows whose ``key`` is not in the table: (inserted, already there, renumbered)."""
-    dialect = conn.dialect.name
-    key_kind = kinds[key]
-
-    def identity(value: Any) -> Any:
-        return uuid.UUID(str(value)) if key_kind == "uuid" else value
-
-    keys = [identity(r[key]) for r in rows]
-    there = set(conn.execute(select(model.c[key]).where(model.c[key].in_(keys))).scalars())
-    missing = [r for r, k in zip(rows, keys, strict=True) if k not in there]
+def _restore_batch(conn: Connection, model: Table, key: str, key_kind: str, names: list[str],
+                   rows: list[tuple[Any, ...]]) -> tuple[int, int, int]:
+    """Insert the rows (wire values in ``names`` order) whose ``key`` is not in the table:
+    (inserted, already there, renumbered)."""
+    k = names.index(key)
+    there = _keys_present(conn, model.name, key, key_kind, [r[k] for r in rows])
+    missing = [r for r in rows if r[k] not in there]
     if not missing:
         return 0, len(rows), 0
     keep, renumber = missing, []
     if SURROGATE_KEY in names:
-        keep, renumber = _split_by_free_id(conn, model, missing)
+        keep, renumber = _split_by_free_id(conn, model, names.index(SURROGATE_KEY), missing)
+    quote = conn.dialect.identifier_preparer.quote
     inserted = 0
     for part, cols in ((keep, names), (renumber, [n for n in names if n != SURROGATE_KEY])):
         if not part:
             continue
-        wire = [tuple(wire_value(kinds[n], r[n], dialect) for n in cols) for r in part]
-        quote = conn.dialect.identifier_preparer.quote
+        if len(cols) < len(names):
+            at = names.index(SURROGATE_KEY)
+            part = [r[:at] + r[at + 1:] for r in part]
         head = f"INSERT INTO {quote(model.name)} ({', '.join(quote(n) for n in cols)})"
         # A row of the same id written meanwhile (another restore) is skipped, not an error.
-        count = execute_values(conn, (head, f"ON CONFLICT ({quote(key)}) DO NOTHING"), wire)
+        count = execute_values(conn, (head, f"ON CONFLICT ({quote(key)}) DO NOTHING"), part)
         inserted += count if count >= 0 else len(part)
     return inserted, len(rows) - inserted, len(renumber)
 
 
-def _split_by_free_id(conn: Connection, model: Table, rows: list[dict[str, Any]]
-                      ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Rows that can keep their surrogate id, and rows that get a new one. An id is kept
-    when no row has it and no writer can draw it meanwhile: on SQLite any free id (the
-    batch holds the write lock, and a new row takes the highest id + 1); on PostgreSQL
-    ids the sequence has handed out already (at most its last value), which ``nextval``
-    never returns again. Nothing refers to these ids; rows are known by their UUIDs."""
+def _keys_present(conn: Connection, table: str, key: str, key_kind: str, keys: list[Any]) -> set[Any]:
+    """Which of ``keys`` (wire values) the table holds, in the same wire form."""
+    quote = conn.dialect.identifier_preparer.quote
+    found: set[Any] = set()
+    if conn.dialect.name == "postgresql":
+        # ids come back as the canonical text the restore binds
+        column, bound = (f"{quote(key)}::text", "CAST(%s AS uuid[])") if key_kind == "uuid" else (quote(key), "%s")
+        found.update(v for (v,) in conn.exec_driver_sql(
+            f"SELECT {column} FROM {quote(table)} WHERE {quote(key)} = ANY({bound})", (keys,)))
+        return found
+    for i in range(0, len(keys), 500):
+        chunk = keys[i:i + 500]
+        found.update(v for (v,) in conn.exec_driver_sql(
+            f"SELECT {quote(key)} FROM {quote(table)} WHERE {quote(key)} IN ({', '.join('?' * len(chunk))})",
+            tuple(chunk)))
+    return found
+
+
+def _split_by_free_id(conn: Connection, model: Table, at: int, rows: list[tuple[Any, ...]]
+                      ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Rows that can keep their surrogate id (position ``at``), and rows that get a new
+    one. An id is kept when no row has it and no writer can draw it meanwhile: on SQLite
+    any free id (the batch holds the write lock, and a new row takes the highest id + 1);
+    on PostgreSQL ids the sequence has handed out already (at most its last value), which
+    ``nextval`` never returns again. Nothing refers to these ids; rows are known by their
+    UUIDs."""
     ident = model.c[SURROGATE_KEY]
     if conn.dialect.name == "postgresql":
         last = conn.execute(
@@ -410,11 +429,11 @@ def _split_by_free_id(conn: Connection, model: Table, rows: list[dict[str, Any]]
         ceiling: float = int(last or 0)
     else:
         ceiling = math.inf
-    wanted = [r[SURROGATE_KEY] for r in rows if r[SURROGATE_KEY] is not None and r[SURROGATE_KEY] <= ceiling]
+    wanted = [r[at] for r in rows if r[at] is not None and r[at] <= ceiling]
     taken = set(conn.execute(select(ident).where(ident.in_(wanted))).scalars()) if wanted else set()
     keep, renumber = [], []
     for r in rows:
-        value = r[SURROGATE_KEY]
+        value = r[at]
         (keep if value is not None and value <= ceiling and value not in taken else renumber).append(r)
     return keep, renumber
 
