@@ -140,9 +140,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         for key, value in report.items():
             if key == "dead_letters":
-                print(f"{key:16} {value:,} dead-letter rows (rejected by the database, kept in the spool)")
+                print(f"{key:20} {value:,} dead-letter rows (rejected by the database, kept in the spool)")
             elif key != "dead_letter_rows":
-                print(f"{key:16} {value}")
+                print(f"{key:20} {value}")
         for when, kind, error in report.get("dead_letter_rows", []):
             print(f"  dead-letter {kind} row, {when}: {error}")
     return 0 if state.readable else 1
